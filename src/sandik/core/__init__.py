@@ -1,0 +1,1 @@
+"""Pure core: election model, tally sheets, validation, tallies, results. No I/O."""

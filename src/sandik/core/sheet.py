@@ -1,0 +1,111 @@
+"""The tally sheet (Turkish: sandık sonuç tutanağı) of one box in one race.
+
+Field names follow the numbered rows of the YSK form (methods.md §3.1):
+
+    registered          K    voters on the box list (kayıtlı seçmen)
+    voted_listed        (1)  listed voters who voted
+    voted_by_law        (2)  unlisted voters voting by law (kanun gereği)
+    total_voters        (3)  (1) + (2)
+    ballots_used             envelopes/ballots used (kullanılan toplam oy) = valid + invalid
+    valid_unchallenged  (7)  valid without objection (itirazsız geçerli)
+    valid_challenged    (8)  valid after objection (itirazlı geçerli)
+    valid               (9)  total valid
+    invalid                  invalid (geçersiz)
+    votes                    candidate id -> votes
+
+Optional envelope and ballot reconciliation fields ((4), (5), received and
+unused envelopes/ballots) are checked when present.
+
+``source`` is "official" for the election board's copy, or the id of an
+observer organisation. Only official sheets are counted in the tallies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+OFFICIAL = "official"
+
+COUNT_FIELDS = (
+    "registered",
+    "voted_listed",
+    "voted_by_law",
+    "total_voters",
+    "ballots_used",
+    "valid_unchallenged",
+    "valid_challenged",
+    "valid",
+    "invalid",
+)
+OPTIONAL_COUNT_FIELDS = (
+    "envelopes_out",  # (4) envelopes taken out of the box
+    "envelopes_destroyed",  # (5) surplus envelopes destroyed
+    "envelopes_received",
+    "envelopes_unused",
+    "ballots_received",
+    "ballots_unused",
+)
+
+# Human names of fields, for messages a clerk reads.
+FIELD_LABELS = {
+    "registered": "registered voters (K)",
+    "voted_listed": "listed voters who voted (1)",
+    "voted_by_law": "voters by law (2)",
+    "total_voters": "total voters (3)",
+    "ballots_used": "ballots used",
+    "valid_unchallenged": "valid, unchallenged (7)",
+    "valid_challenged": "valid, challenged (8)",
+    "valid": "valid votes (9)",
+    "invalid": "invalid votes",
+    "envelopes_out": "envelopes out of the box (4)",
+    "envelopes_destroyed": "surplus envelopes destroyed (5)",
+    "envelopes_received": "envelopes received",
+    "envelopes_unused": "envelopes unused",
+    "ballots_received": "ballots received",
+    "ballots_unused": "ballots unused",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TallySheet:
+    box_id: str
+    race_id: str
+    registered: int
+    voted_listed: int
+    voted_by_law: int
+    total_voters: int
+    ballots_used: int
+    valid_unchallenged: int
+    valid_challenged: int
+    valid: int
+    invalid: int
+    votes: dict[str, int]
+    source: str = OFFICIAL
+    submitted_by: str = ""
+    submitted_at: datetime | None = None
+    reason: str = ""  # why this version was submitted (corrections)
+    image_ref: str = ""
+    image_sha256: str = ""
+    envelopes_out: int | None = None
+    envelopes_destroyed: int | None = None
+    envelopes_received: int | None = None
+    envelopes_unused: int | None = None
+    ballots_received: int | None = None
+    ballots_unused: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Versions of a sheet are kept per (box, race, source)."""
+        return (self.box_id, self.race_id, self.source)
+
+    def content_hash(self) -> str:
+        """Hash of what the sheet says (not who sent it or when): identical resubmissions are no-ops."""
+        parts = [self.box_id, self.race_id, self.source]
+        parts += [str(getattr(self, f)) for f in COUNT_FIELDS]
+        parts += [str(getattr(self, f)) for f in OPTIONAL_COUNT_FIELDS]
+        parts += [f"{k}={v}" for k, v in sorted(self.votes.items())]
+        parts.append(self.image_sha256)
+        return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()

@@ -1,0 +1,1 @@
+"""Builders and importers that turn real election data (../shared/data) into sandik elections."""

@@ -1,0 +1,1 @@
+"""Ingest: parse, validate, store durably, then update live tallies."""

@@ -1,0 +1,1 @@
+"""Simulated election nights: box-level sheets that reproduce official totals exactly."""

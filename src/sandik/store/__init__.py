@@ -1,0 +1,1 @@
+"""Persistence: one schema on SQLite (default) or PostgreSQL, with migrations."""
