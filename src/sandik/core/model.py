@@ -60,7 +60,7 @@ class Area:
     parent_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Race:
     id: str
     office: str  # "metropolitan_mayor", "district_mayor", "council", ...

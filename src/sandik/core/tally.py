@@ -1,0 +1,175 @@
+"""Live tallies: running totals per race and per area, updated one sheet at a time.
+
+For each race we keep:
+- ``box_vals``: the counted vector of each of its boxes (zeros until a sheet arrives);
+- ``agg``: the sum of ``box_vals`` for every area from the race's own area down
+  to the areas that hold its boxes.
+
+A vector is ``BASE`` followed by the race's candidates' votes. Applying a
+sheet adds (new - old) to the box's ancestor rows, so a correction replaces
+the old figures exactly and a repeat changes nothing. ``rebuild`` recomputes
+every aggregate from the box vectors in one sparse product, and ``recount`` is
+the slow, obvious oracle that tests (and periodic self-checks) compare with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from sandik.core.model import Election, Race
+from sandik.core.sheet import TallySheet
+from sandik.errors import ModelError
+
+BASE = ("boxes_opened", "registered", "total_voters", "ballots_used", "valid", "invalid", "voted_by_law")
+NB = len(BASE)
+I_OPENED, I_REGISTERED, I_TOTAL_VOTERS, I_BALLOTS_USED, I_VALID, I_INVALID, I_BY_LAW = range(NB)
+
+
+def sheet_vector(sheet: TallySheet, race: Race, box_registered: int) -> np.ndarray:
+    """The vector a (valid) sheet contributes. Registered comes from the box list, not the sheet."""
+    v = np.empty(NB + len(race.candidates), dtype=np.int64)
+    v[:NB] = (1, box_registered, sheet.total_voters, sheet.ballots_used, sheet.valid, sheet.invalid, sheet.voted_by_law)
+    votes = sheet.votes
+    v[NB:] = [votes[c.id] for c in race.candidates]
+    return v
+
+
+@dataclass(eq=False)
+class RaceTally:
+    race: Race
+    box_global: np.ndarray  # int32 global box indices of this race
+    local_of: dict[int, int]
+    area_ids: list[str]  # one per aggregate row
+    row_of: dict[str, int]
+    box_rows: list[np.ndarray]  # per local box: rows of its area and every area above, up to the race's area
+    box_vals: np.ndarray  # (n_boxes, NB + n_candidates)
+    agg: np.ndarray  # (n_rows, NB + n_candidates)
+    boxes_total: np.ndarray  # per row
+    registered_total: np.ndarray  # per row
+
+    @property
+    def width(self) -> int:
+        return NB + len(self.race.candidates)
+
+    def incidence(self) -> sparse.csr_matrix:
+        rows = np.concatenate(self.box_rows) if self.box_rows else np.zeros(0, dtype=np.int64)
+        cols = np.repeat(np.arange(len(self.box_rows)), [len(r) for r in self.box_rows])
+        data = np.ones(len(rows), dtype=np.int64)
+        return sparse.csr_matrix((data, (rows, cols)), shape=(len(self.area_ids), len(self.box_rows)))
+
+
+class LiveTally:
+    """Running totals of the counted (official, latest accepted) sheets of one election."""
+
+    def __init__(self, election: Election) -> None:
+        self.election = election
+        self.races: dict[str, RaceTally] = {}
+        self.sheets_applied = 0
+        for race in election.races.values():
+            self.races[race.id] = self._build(race)
+
+    def _build(self, race: Race) -> RaceTally:
+        e = self.election
+        boxes = e.race_boxes[race.id]
+        area_rows: dict[str, np.ndarray] = {}
+        area_ids: list[str] = []
+        row_of: dict[str, int] = {}
+
+        def row(a: str) -> int:
+            r = row_of.get(a)
+            if r is None:
+                r = row_of[a] = len(area_ids)
+                area_ids.append(a)
+            return r
+
+        row(race.area_id)
+        box_rows: list[np.ndarray] = []
+        for b in boxes.tolist():
+            a = e.box_area_ids[b]
+            rows = area_rows.get(a)
+            if rows is None:
+                chain = []
+                cur: str | None = a
+                while cur is not None and cur != race.area_id:
+                    chain.append(cur)
+                    cur = e.areas[cur].parent_id
+                if cur is None:
+                    raise ModelError(f"race {race.id}: box {e.box_ids[b]} lies outside the race's area {race.area_id}")
+                chain.append(race.area_id)
+                rows = area_rows[a] = np.array([row(x) for x in chain], dtype=np.int64)
+            box_rows.append(rows)
+        width = NB + len(race.candidates)
+        rt = RaceTally(
+            race=race,
+            box_global=boxes,
+            local_of={b: i for i, b in enumerate(boxes.tolist())},
+            area_ids=area_ids,
+            row_of=row_of,
+            box_rows=box_rows,
+            box_vals=np.zeros((len(boxes), width), dtype=np.int64),
+            agg=np.zeros((len(area_ids), width), dtype=np.int64),
+            boxes_total=np.zeros(len(area_ids), dtype=np.int64),
+            registered_total=np.zeros(len(area_ids), dtype=np.int64),
+        )
+        if len(boxes):
+            inc = rt.incidence()
+            rt.boxes_total = np.asarray(inc.sum(axis=1)).ravel().astype(np.int64)
+            rt.registered_total = inc @ e.box_registered[boxes]
+        return rt
+
+    # --- updates ------------------------------------------------------------------
+    def apply(self, race_id: str, box_index: int, vec: np.ndarray) -> None:
+        """Count ``vec`` as the current figures of this box in this race (replacing any earlier ones)."""
+        rt = self.races[race_id]
+        j = rt.local_of[box_index]
+        delta = vec - rt.box_vals[j]
+        rt.box_vals[j] = vec
+        rt.agg[rt.box_rows[j]] += delta
+        self.sheets_applied += 1
+
+    def withdraw(self, race_id: str, box_index: int) -> None:
+        """Stop counting a box (its only accepted sheet was withdrawn by an admin)."""
+        rt = self.races[race_id]
+        self.apply(race_id, box_index, np.zeros(rt.width, dtype=np.int64))
+
+    def load(self, race_id: str, box_indices: np.ndarray, vecs: np.ndarray) -> None:
+        """Set many boxes at once without updating aggregates (call ``rebuild`` after)."""
+        rt = self.races[race_id]
+        local = np.fromiter((rt.local_of[b] for b in box_indices.tolist()), dtype=np.int64, count=len(box_indices))
+        rt.box_vals[local] = vecs
+
+    def rebuild(self) -> None:
+        """Recompute every aggregate from the box vectors."""
+        for rt in self.races.values():
+            if len(rt.box_rows):
+                rt.agg = np.asarray(rt.incidence() @ rt.box_vals, dtype=np.int64)
+
+    # --- reads --------------------------------------------------------------------
+    def row(self, race_id: str, area_id: str) -> np.ndarray:
+        rt = self.races[race_id]
+        return rt.agg[rt.row_of[area_id]]
+
+    def box_row(self, race_id: str, box_index: int) -> np.ndarray:
+        rt = self.races[race_id]
+        return rt.box_vals[rt.local_of[box_index]]
+
+
+def recount(election: Election, counted: dict[tuple[int, str], np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
+    """Brute-force totals: (race id, area id) -> summed vector, from (box index, race id) -> vector.
+
+    Deliberately simple (walk every box up the tree): the oracle for ``LiveTally``.
+    """
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for (b, rid), vec in counted.items():
+        race = election.races[rid]
+        cur: str | None = election.box_area_ids[b]
+        while cur is not None:
+            key = (rid, cur)
+            out[key] = out.get(key, 0) + vec
+            if cur == race.area_id:
+                break
+            cur = election.areas[cur].parent_id
+    return out
