@@ -1,0 +1,11 @@
+#!/bin/sh
+# Debian packages sandik's tests need. Idempotent; does nothing when all are present.
+set -e
+missing=""
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+if [ -n "$missing" ]; then
+  echo "installing Debian packages:$missing"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $missing
+fi

@@ -1,0 +1,96 @@
+import random
+from dataclasses import replace
+
+import pytest
+
+from sandik.core.validation import RULES, has_errors, validate
+from tests.factories import make_election, make_sheet
+
+E = make_election(3)
+RACE = "x.01.d1:mayor"
+BOX = int(E.race_boxes[RACE][0])
+
+
+def good():
+    s = make_sheet(E, RACE, BOX, random.Random(1))
+    # keep turnout under the W3 threshold so a clean sheet has no issue at all
+    assert not validate(s, E), validate(s, E)
+    return s
+
+
+def rules(s, **kw):
+    return {i.rule for i in validate(s, E, **kw)}
+
+
+def test_clean_sheet_has_no_issue():
+    assert validate(good(), E) == []
+
+
+@pytest.mark.parametrize(
+    "change, rule",
+    [
+        (lambda s: replace(s, race_id="nope"), "S1"),
+        (lambda s: replace(s, box_id="nope"), "S2"),
+        (lambda s: replace(s, box_id=E.box_ids[int(E.race_boxes["x.01.d2:mayor"][0])], registered=int(E.box_registered[int(E.race_boxes["x.01.d2:mayor"][0])])), "S3"),
+        (lambda s: replace(s, votes={**s.votes, "ZZ": 0}), "S4"),
+        (lambda s: replace(s, votes={k: v for k, v in list(s.votes.items())[1:]}), "S5"),
+        (lambda s: replace(s, registered=s.registered + 1), "S6"),
+        (lambda s: replace(s, invalid=-1), "E1"),
+        (lambda s: replace(s, voted_listed=s.registered + 1, total_voters=s.registered + 1 + s.voted_by_law), "E2"),
+        (lambda s: replace(s, total_voters=s.total_voters + 1), "E3"),
+        (lambda s: replace(s, envelopes_out=s.total_voters + 5, envelopes_destroyed=0), "E4"),
+        (lambda s: replace(s, valid_unchallenged=s.valid_unchallenged + 1), "E5"),
+        (lambda s: replace(s, votes={**s.votes, next(iter(s.votes)): s.votes[next(iter(s.votes))] + 1}), "E6"),
+        (lambda s: replace(s, ballots_used=s.ballots_used + 1), "E7"),
+    ],
+)
+def test_each_hard_rule_fires(change, rule):
+    issues = validate(change(good()), E)
+    assert rule in {i.rule for i in issues}
+    assert has_errors(issues)
+    msg = next(i for i in issues if i.rule == rule)
+    assert msg.box_id and msg.race_id and RULES[rule] in msg.message
+
+
+def test_e8_ballots_used_above_voters():
+    s = good()
+    s2 = replace(s, ballots_used=s.total_voters + 1, invalid=s.invalid + 1)
+    assert "E8" in rules(s2)
+
+
+def test_e4_destroyed_envelopes_reconcile():
+    s = good()
+    ok = replace(s, envelopes_out=s.total_voters + 2, envelopes_destroyed=2)
+    assert "E4" not in rules(ok)
+    bad = replace(s, envelopes_out=s.total_voters + 2, envelopes_destroyed=1)
+    assert "E4" in rules(bad)
+
+
+def test_warnings_are_not_errors():
+    s = good()
+    K = s.registered
+    high = replace(s, voted_listed=K, total_voters=K + s.voted_by_law, ballots_used=K + s.voted_by_law, invalid=0,
+                   valid=K + s.voted_by_law, valid_unchallenged=K + s.voted_by_law, valid_challenged=0,
+                   votes={**{k: 0 for k in s.votes}, next(iter(s.votes)): K + s.voted_by_law})  # fmt: skip
+    issues = validate(high, E)
+    assert {i.rule for i in issues} == {"W3"}
+    assert not has_errors(issues)
+    assert "W5" in rules(s, other_race_voters={"x.01:metro": s.total_voters + 40})
+    assert "W5" not in rules(s, other_race_voters={"x.01:metro": s.total_voters})
+    # below both thresholds (a 1-voter difference in a box of more than 50 voters) is no warning
+    big = replace(s, voted_listed=s.registered - 1, total_voters=s.registered - 1 + s.voted_by_law, ballots_used=s.registered - 1 + s.voted_by_law,
+                  invalid=0, valid=s.registered - 1 + s.voted_by_law, valid_unchallenged=s.registered - 1 + s.voted_by_law, valid_challenged=0,
+                  votes={**{k: 0 for k in s.votes}, next(iter(s.votes)): s.registered - 1 + s.voted_by_law})  # fmt: skip
+    assert big.total_voters > 60
+    assert "W5" not in rules(big, other_race_voters={"x.01:metro": big.total_voters + 1})
+    w1 = replace(s, envelopes_received=s.total_voters + 10, envelopes_unused=5)
+    assert "W1" in rules(w1)
+
+
+def test_message_names_box_race_field_and_values():
+    s = good()
+    bad = replace(s, valid=s.valid + 7, valid_unchallenged=s.valid_unchallenged + 7, ballots_used=s.ballots_used + 7)
+    e6 = next(i for i in validate(bad, E) if i.rule == "E6")
+    assert s.box_id in e6.message and RACE in e6.message
+    assert str(s.valid + 7) in e6.message
+    assert e6.values == {"sum_votes": s.valid, "valid": s.valid + 7}
