@@ -404,5 +404,24 @@ def demo(speed: str, seed: int, fresh: bool, db: str) -> None:
         out.print(f"İstanbul: " + ", ".join(f"{c.name or c.party} {c.votes:,}" for c in ist.candidates[:2]))
 
 
+# Commands of the other areas live in sandik/commands/<area>.py, each exposing COMMANDS.
+_COMMAND_MODULES = ("web", "projection", "forensics", "news")
+
+
+def _register_commands() -> None:
+    import importlib
+    import importlib.util
+
+    for name in _COMMAND_MODULES:
+        mod_name = f"sandik.commands.{name}"
+        if importlib.util.find_spec(mod_name) is None:
+            continue
+        mod = importlib.import_module(mod_name)
+        for cmd in mod.COMMANDS:
+            main.add_command(cmd)
+
+
+_register_commands()
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,1 @@
+"""Command groups of the CLI beyond the core ones, one module per area (web, projections, forensics, news)."""
