@@ -103,9 +103,12 @@ class TallySheet:
 
     def content_hash(self) -> str:
         """Hash of what the sheet says (not who sent it or when): identical resubmissions are no-ops."""
-        parts = [self.box_id, self.race_id, self.source]
-        parts += [str(getattr(self, f)) for f in COUNT_FIELDS]
-        parts += [str(getattr(self, f)) for f in OPTIONAL_COUNT_FIELDS]
-        parts += [f"{k}={v}" for k, v in sorted(self.votes.items())]
-        parts.append(self.image_sha256)
-        return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
+        s = self
+        what = (
+            s.box_id, s.race_id, s.source,
+            s.registered, s.voted_listed, s.voted_by_law, s.total_voters, s.ballots_used,
+            s.valid_unchallenged, s.valid_challenged, s.valid, s.invalid,
+            s.envelopes_out, s.envelopes_destroyed, s.envelopes_received, s.envelopes_unused, s.ballots_received, s.ballots_unused,
+            sorted(s.votes.items()), s.image_sha256,
+        )  # fmt: skip
+        return hashlib.blake2b(repr(what).encode(), digest_size=16).hexdigest()

@@ -130,6 +130,21 @@ class LiveTally:
         rt.agg[rt.box_rows[j]] += delta
         self.sheets_applied += 1
 
+    def apply_many(self, race_id: str, box_indices: list[int], vecs: np.ndarray) -> None:
+        """``apply`` for many sheets of one race at once (in order: a later sheet for the same box wins)."""
+        rt = self.races[race_id]
+        local = [rt.local_of[b] for b in box_indices]
+        if len(set(local)) != len(local):
+            for b, v in zip(box_indices, vecs):
+                self.apply(race_id, b, v)
+            return
+        delta = vecs - rt.box_vals[local]
+        rt.box_vals[local] = vecs
+        lens = [len(rt.box_rows[j]) for j in local]
+        rows = np.concatenate([rt.box_rows[j] for j in local])
+        np.add.at(rt.agg, rows, np.repeat(delta, lens, axis=0))
+        self.sheets_applied += len(local)
+
     def withdraw(self, race_id: str, box_index: int) -> None:
         """Stop counting a box (its only accepted sheet was withdrawn by an admin)."""
         rt = self.races[race_id]

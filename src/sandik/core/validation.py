@@ -33,6 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from sandik.core.model import Election
 from sandik.core.sheet import FIELD_LABELS, OPTIONAL_COUNT_FIELDS, TallySheet
 
@@ -176,8 +178,7 @@ def validate(sheet: TallySheet, election: Election, *, other_race_voters: dict[s
         for other, n in other_race_voters.items():
             if other == s.race_id:
                 continue
-            d = abs(n - l3)
-            if d and (d >= 15 or d >= 0.02 * max(n, l3)):
+            if w5_fires(l3, {other: n}):
                 c.add("W5", "warning", f"(3) = {l3} here, {n} on the sheet for {other}", ("total_voters",), {"total_voters": l3, "other_race": other, "other_total_voters": n})
     return c.issues
 
@@ -188,3 +189,39 @@ def _nonneg(v: object) -> bool:
 
 def has_errors(issues: list[Issue]) -> bool:
     return any(i.severity == "error" for i in issues)
+
+
+# Column order of the matrix ``screen`` takes: one row per sheet.
+SCREEN_COLUMNS = ("registered", "voted_listed", "voted_by_law", "total_voters", "ballots_used", "valid_unchallenged", "valid_challenged", "valid", "invalid", "sum_votes", "min_vote")
+
+
+def screen(m: np.ndarray) -> np.ndarray:
+    """Vectorised pre-check of many sheets: True where ``validate`` might report anything.
+
+    Evaluates exactly the arithmetic of E1-E8 and W2-W4 (same formulas, same float
+    thresholds) so that a False row is one ``validate`` would pass without an issue;
+    True rows go through ``validate`` for the full, worded verdict. Structural rules
+    (S1-S6), optional fields (E4, W1) and W5 are checked by the caller.
+    """
+    K, l1, l2, l3, used, v7, v8, v9, inv, sv, mn = (m[:, i] for i in range(len(SCREEN_COLUMNS)))
+    bad = (m[:, :9] < 0).any(axis=1) | (mn < 0)
+    bad |= l1 > K
+    bad |= l3 != l1 + l2
+    bad |= v9 != v7 + v8
+    bad |= sv != v9
+    bad |= used != v9 + inv
+    bad |= (used > l3) | (l3 > K + l2)
+    gap = np.abs(l3 - used)
+    bad |= (gap > 0) & ((gap >= 15) | (gap >= 0.02 * l3))
+    bad |= (K > 0) & (l3 >= 0.98 * K)
+    bad |= (used > 0) & (inv >= 0.10 * used)
+    bad |= (l3 > 0) & (l2 >= 10) & (l2 >= 0.10 * l3)
+    return bad
+
+
+def w5_fires(total_voters: int, others: dict[str, int]) -> bool:
+    for n in others.values():
+        d = abs(n - total_voters)
+        if d and (d >= 15 or d >= 0.02 * max(n, total_voters)):
+            return True
+    return False

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from sandik.core.model import Election
+from sandik.core.model import Election, Race
 from sandik.core.sheet import OFFICIAL, TallySheet
-from sandik.core.tally import NB, LiveTally, sheet_vector
-from sandik.core.validation import Issue, validate
+from sandik.core.tally import NB, LiveTally
+from sandik.core.validation import Issue, screen, validate, w5_fires
 from sandik.errors import FormatError, StoreError
 from sandik.store.repository import Store, now_iso
 
@@ -150,56 +150,106 @@ class Ingestor:
         e = self.election
         rep = IngestReport(received=len(items))
         received_at = now_iso()
-        pending: dict[tuple[str, str, str], tuple[int, str, int]] = {}
-        rows: list[tuple] = []
         qrows: list[tuple] = []
-        updates: list[tuple[str, int, np.ndarray]] = []
+
+        # Pass 1: structure. Sheets that fit the election go to the vectorised screen;
+        # anything odd (unknown ids, other candidates, optional fields) straight to ``validate``.
+        races, box_index, race_box_set, reg = e.races, e.box_index, e.race_box_set, e.box_registered
+        fits: list[bool] = []
+        sheets: list[TallySheet | None] = []
+        for it in items:
+            if isinstance(it, BadRow):
+                sheets.append(None)
+                fits.append(False)
+                continue
+            race = races.get(it.race_id)
+            b = box_index.get(it.box_id)
+            ok = (
+                race is not None
+                and b is not None
+                and b in race_box_set[it.race_id]
+                and it.votes.keys() == race.candidate_index.keys()
+                and it.registered == reg[b]
+                and it.envelopes_out is None
+                and it.envelopes_destroyed is None
+                and it.envelopes_received is None
+                and it.envelopes_unused is None
+                and it.ballots_received is None
+                and it.ballots_unused is None
+                and {type(it.registered), type(it.voted_listed), type(it.voted_by_law), type(it.total_voters), type(it.ballots_used),
+                     type(it.valid_unchallenged), type(it.valid_challenged), type(it.valid), type(it.invalid)} == {int}
+            )  # fmt: skip
+            sheets.append(it)
+            fits.append(ok)
+        fit_idx = [i for i, f in enumerate(fits) if f]
+        needs_review = np.ones(len(items), dtype=bool)
+        if fit_idx:
+            m = np.array(
+                [
+                    (s.registered, s.voted_listed, s.voted_by_law, s.total_voters, s.ballots_used, s.valid_unchallenged, s.valid_challenged, s.valid, s.invalid, sum(vs), min(vs))
+                    for i in fit_idx
+                    for s in (sheets[i],)
+                    for vs in (s.votes.values(),)  # type: ignore[union-attr]
+                ],
+                dtype=np.int64,
+            )
+            needs_review[fit_idx] = screen(m)
+
+        # Pass 2, in arrival order: dedupe, verdict, version.
+        pending: dict[tuple[str, str, str], tuple[int, str, int]] = {}
+        heads = self.heads
+        box_races = e.box_races
+        rows: list[tuple] = []
+        counted: dict[str, list[tuple[int, TallySheet]]] = {}
         for n, it in enumerate(items):
             where = f"{origin}#{n + 1}" if origin else f"#{n + 1}"
-            if isinstance(it, BadRow):
+            s = sheets[n]
+            if s is None:
+                bad = it  # a BadRow
+                assert isinstance(bad, BadRow)
                 rep.quarantined += 1
-                err = {"rule": "E1" if it.error.field else "FORMAT", "severity": "error", "message": str(it.error), "field": it.error.field}
-                qrows.append((e.id, received_at, submitted_by, it.origin or where, it.box_id, it.race_id, None, it.raw, json.dumps([err], ensure_ascii=False)))
-                rep.rejections.append(Rejection(it.origin or where, it.box_id, it.race_id, [str(it.error)], [err["rule"]]))
+                err = {"rule": "E1" if bad.error.field else "FORMAT", "severity": "error", "message": str(bad.error), "field": bad.error.field}
+                qrows.append((e.id, received_at, submitted_by, bad.origin or where, bad.box_id, bad.race_id, None, bad.raw, json.dumps([err], ensure_ascii=False)))
+                rep.rejections.append(Rejection(bad.origin or where, bad.box_id, bad.race_id, [str(bad.error)], [err["rule"]]))
                 continue
-            s = it
-            key = s.key
-            head = pending.get(key) or self.heads.get(key)
+            key = (s.box_id, s.race_id, s.source)
+            head = pending.get(key) or heads.get(key)
             h = s.content_hash()
             if head is not None and head[1] == h:
                 rep.duplicates += 1
                 continue
-            b = e.box_index.get(s.box_id)
-            others = None
+            b = box_index.get(s.box_id)
+            others: dict[str, int] = {}
             if b is not None and s.source == OFFICIAL:
-                others = {}
-                for rid in e.box_races.get(b, ()):
+                for rid in box_races.get(b, ()):
                     if rid != s.race_id:
-                        oh = pending.get((s.box_id, rid, OFFICIAL)) or self.heads.get((s.box_id, rid, OFFICIAL))
+                        oh = pending.get((s.box_id, rid, OFFICIAL)) or heads.get((s.box_id, rid, OFFICIAL))
                         if oh is not None:
                             others[rid] = oh[2]
-            issues = validate(s, e, other_race_voters=others)
-            errors = [i for i in issues if i.severity == "error"]
-            if errors:
-                rep.quarantined += 1
-                qrows.append((e.id, received_at, s.submitted_by or submitted_by, where, s.box_id, s.race_id, s.source, _raw(s), json.dumps([i.to_dict() for i in issues], ensure_ascii=False)))
-                rep.rejections.append(Rejection(where, s.box_id, s.race_id, [i.message for i in errors], [i.rule for i in errors]))
-                continue
-            race = e.races[s.race_id]
+            issues: list[Issue] = []
+            if needs_review[n] or (others and w5_fires(s.total_voters, others)):
+                issues = validate(s, e, other_race_voters=others)
+                errors = [i for i in issues if i.severity == "error"]
+                if errors:
+                    rep.quarantined += 1
+                    qrows.append((e.id, received_at, s.submitted_by or submitted_by, where, s.box_id, s.race_id, s.source, _raw(s), json.dumps([i.to_dict() for i in issues], ensure_ascii=False)))
+                    rep.rejections.append(Rejection(where, s.box_id, s.race_id, [i.message for i in errors], [i.rule for i in errors]))
+                    continue
+                rep.with_warnings += 1
+                rep.warnings.extend(issues)
+            race = races[s.race_id]
             version = head[0] + 1 if head else 1
             if head:
                 rep.corrections += 1
-            if issues:
-                rep.with_warnings += 1
-                rep.warnings.extend(issues)
+            votes = [s.votes[c] for c in race.candidate_index]
             rows.append(
                 (
                     e.id, s.box_id, s.race_id, s.source, version, h,
                     s.registered, s.voted_listed, s.voted_by_law, s.total_voters, s.ballots_used,
                     s.valid_unchallenged, s.valid_challenged, s.valid, s.invalid,
                     s.envelopes_out, s.envelopes_destroyed, s.envelopes_received, s.envelopes_unused, s.ballots_received, s.ballots_unused,
-                    json.dumps([s.votes[c.id] for c in race.candidates]),
-                    json.dumps([i.rule for i in issues]),
+                    "[" + ",".join(map(str, votes)) + "]",
+                    json.dumps([i.rule for i in issues]) if issues else "[]",
                     s.submitted_by or submitted_by,
                     s.submitted_at.isoformat() if s.submitted_at else None,
                     received_at, s.reason, s.image_ref, s.image_sha256,
@@ -208,18 +258,28 @@ class Ingestor:
             pending[key] = (version, h, s.total_voters)
             rep.accepted += 1
             if s.source == OFFICIAL:
-                updates.append((s.race_id, b, sheet_vector(s, race, int(e.box_registered[b]))))  # type: ignore[arg-type]
-        # Durable first (one transaction for sheets; quarantine after), then count, then acknowledge.
+                counted.setdefault(s.race_id, []).append((b, s))  # type: ignore[arg-type]
+
+        # Durable first (one transaction for the sheets), then count, then acknowledge.
         self.store.append_sheets(rows)
         self.store.append_quarantine(qrows)
-        self.heads.update(pending)
-        for rid, b, vec in updates:
-            self.tally.apply(rid, b, vec)
+        heads.update(pending)
+        for rid, group in counted.items():
+            self.tally.apply_many(rid, [b for b, _ in group], _vectors(races[rid], group, reg))
         if rows:
             self.version += len(rows)
         for cb in self.listeners:
             cb(rep)
         return rep
+
+
+def _vectors(race: Race, group: list[tuple[int, TallySheet]], registered: np.ndarray) -> np.ndarray:
+    """The counted vectors (see core.tally.BASE) of a race's accepted official sheets."""
+    v = np.empty((len(group), NB + len(race.candidates)), dtype=np.int64)
+    v[:, :NB] = [(1, registered[b], s.total_voters, s.ballots_used, s.valid, s.invalid, s.voted_by_law) for b, s in group]
+    cids = list(race.candidate_index)
+    v[:, NB:] = [[s.votes[c] for c in cids] for _, s in group]
+    return v
 
 
 def _raw(s: TallySheet) -> str:
