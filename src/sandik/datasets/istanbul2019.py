@@ -33,7 +33,10 @@ the tally rules (the shared file breaks none of the arithmetic rules).
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import operator
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -49,6 +52,7 @@ from sandik.datasets.boxlevel import (
     parse_count,
     parse_counts,
     party_code,
+    paused_gc,
     province_plate,
     read_text,
     unknown_party,
@@ -96,8 +100,35 @@ def _candidate_for(label: str, source: str, col: int) -> tuple[Candidate, Party 
     return Candidate(cid, title_tr(label), None), None
 
 
+def _place(il: str, ilce: str, mahalle: str, tree: AreaBuilder, fold_: Callable[[str], str], source: str, line: int) -> tuple[str, str]:
+    """Ids of a row's neighbourhood and district race, creating the areas on first sight."""
+    plate = province_plate(il)
+    if plate is None:
+        raise FormatError(f"unknown province {il!r}", source=source, line=line, field="il")
+    prov_id = tree.add(f"tr.{plate:02d}", "province", title_tr(il), "tr")
+    dist_id = tree.child(prov_id, fold_(ilce), "district", title_tr(ilce))
+    nb_id = tree.child(dist_id, fold_(mahalle), "neighbourhood", title_tr(mahalle))
+    return nb_id, f"{dist_id}:{OFFICE}"
+
+
+def _vote_cell(value: str, label: str, district: str, source: str, line: int) -> int:
+    if not value:
+        raise FormatError(
+            f"empty cell, but {label!r} stands in {district} (other boxes of the district have a count)",
+            source=source,
+            line=line,
+            field=label,
+        )
+    return parse_count(value, source=source, line=line, field=label)
+
+
 def load_istanbul_2019(path: str | Path) -> tuple[Election, list[TallySheet]]:
     """The İstanbul 2019 district-mayor election and one official tally sheet per box."""
+    with paused_gc():
+        return _load(path)
+
+
+def _load(path: str | Path) -> tuple[Election, list[TallySheet]]:
     text, source = read_text(path)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
@@ -131,8 +162,10 @@ def load_istanbul_2019(path: str | Path) -> tuple[Election, list[TallySheet]]:
     cand_labels = [header[i] for i in cand_cols]
 
     # Pass 1: read and convert every row; note which candidates stand in each district.
-    rows: list[tuple[int, list[str], list[int], list[str]]] = []
-    standing: dict[str, list[bool]] = {}
+    rows: list[tuple[int, list[str], list[int], tuple[str, ...]]] = []
+    standing: dict[tuple[str, str], set[tuple[bool, ...]]] = {}
+    get_cands = operator.itemgetter(*cand_cols) if len(cand_cols) > 1 else (lambda row: (row[cand_cols[0]],))
+    fold_ = functools.cache(fold)  # a cache for this file only
     for row in reader:
         line = reader.line_num
         if not row or (len(row) == 1 and not row[0].strip()):
@@ -144,11 +177,12 @@ def load_istanbul_2019(path: str | Path) -> tuple[Election, list[TallySheet]]:
             if not value:
                 raise FormatError("empty cell", source=source, line=line, field=name)
         counts = parse_counts([row[i] for i in count_idx], _COUNT_COLUMNS, source=source, line=line)
-        cells = [row[i].strip() for i in cand_cols]
-        flags = standing.setdefault(place[1], [False] * len(cand_cols))
-        for j, v in enumerate(cells):
-            if v:
-                flags[j] = True
+        cells = tuple(map(str.strip, get_cands(row)))
+        dkey = (fold_(place[0]), fold_(place[1]))
+        patterns = standing.get(dkey)
+        if patterns is None:
+            patterns = standing[dkey] = set()
+        patterns.add(tuple(map(bool, cells)))  # few distinct patterns per district
         rows.append((line, place, counts, cells))
     if not rows:
         raise FormatError("no ballot-box rows", source=source, line=2)
@@ -157,25 +191,24 @@ def load_istanbul_2019(path: str | Path) -> tuple[Election, list[TallySheet]]:
     tree = AreaBuilder("tr", "Türkiye")
     box_ids = BoxIds()
     races: dict[str, Race] = {}
-    race_cols: dict[str, list[int]] = {}
+    race_cols: dict[str, tuple[list[int], tuple[str, ...]]] = {}
     race_box_lists: dict[str, list[int]] = {}
-    district_race: dict[tuple[str, str], str] = {}
     b_ids: list[str] = []
     b_areas: list[str] = []
     b_numbers: list[str] = []
     b_registered: list[int] = []
     sheets: list[TallySheet] = []
+    places: dict[tuple[str, str, str], tuple[str, str]] = {}  # (il, ilce, mahalle) -> (neighbourhood id, race id)
     for line, (il, ilce, mahalle, number), counts, cells in rows:
-        plate = province_plate(il)
-        if plate is None:
-            raise FormatError(f"unknown province {il!r}", source=source, line=line, field="il")
-        prov_id = tree.add(f"tr.{plate:02d}", "province", title_tr(il), "tr")
-        dist_id = tree.child(prov_id, fold(ilce), "district", title_tr(ilce))
-        nb_id = tree.child(dist_id, fold(mahalle), "neighbourhood", title_tr(mahalle))
-        race_id = district_race.get((prov_id, ilce))
-        if race_id is None:
-            race_id = f"{dist_id}:{OFFICE}"
-            cols = [j for j, on in enumerate(standing[ilce]) if on]
+        place = places.get((il, ilce, mahalle))
+        if place is None:
+            place = places[(il, ilce, mahalle)] = _place(il, ilce, mahalle, tree, fold_, source, line)
+        nb_id, race_id = place
+        if race_id not in races:
+            dist_id = race_id.removesuffix(f":{OFFICE}")
+            seen = standing[(fold_(il), fold_(ilce))]
+            cols = [j for j in range(len(cand_cols)) if any(p[j] for p in seen)]
+            ids = tuple(candidates[j].id for j in cols)
             races[race_id] = Race(
                 id=race_id,
                 office=OFFICE,
@@ -183,42 +216,25 @@ def load_istanbul_2019(path: str | Path) -> tuple[Election, list[TallySheet]]:
                 name=f"{tree.areas[dist_id].name} district mayor",
                 candidates=tuple(candidates[j] for j in cols),
             )
-            race_cols[race_id] = cols
+            race_cols[race_id] = (cols, ids)
             race_box_lists[race_id] = []
-            district_race[(prov_id, ilce)] = race_id
-        cols = race_cols[race_id]
-        votes: dict[str, int] = {}
-        for j in cols:
-            v = cells[j]
-            if not v:
-                raise FormatError(
-                    f"empty cell, but {cand_labels[j]!r} stands in {ilce} (other boxes of the district have a count)",
-                    source=source,
-                    line=line,
-                    field=cand_labels[j],
-                )
-            votes[candidates[j].id] = parse_count(v, source=source, line=line, field=cand_labels[j])
-        registered, cast, v_unch, v_ch, valid, invalid = counts
+        cols, ids = race_cols[race_id]
+        try:
+            values = [int(cells[j]) for j in cols]
+            if values and (min(values) < 0 or max(values) >= 10**15):
+                raise ValueError
+        except ValueError:
+            values = [_vote_cell(cells[j], cand_labels[j], ilce, source, line) for j in cols]
+        votes = dict(zip(ids, values))
         box_id = box_ids.make(nb_id, number)
         race_box_lists[race_id].append(len(b_ids))
         b_ids.append(box_id)
         b_areas.append(nb_id)
         b_numbers.append(number)
-        b_registered.append(registered)
-        sheets.append(
-            official_sheet(
-                box_id,
-                race_id,
-                registered=registered,
-                cast=cast,
-                valid_unchallenged=v_unch,
-                valid_challenged=v_ch,
-                valid=valid,
-                invalid=invalid,
-                votes=votes,
-            )
-        )
+        b_registered.append(counts[0])
+        sheets.append(official_sheet(box_id, race_id, counts, votes))
 
+    used_parties = {c.party for r in races.values() for c in r.candidates if c.party is not None}
     notes = NOTES
     if box_ids.repeats:
         notes += (
@@ -233,7 +249,7 @@ def load_istanbul_2019(path: str | Path) -> tuple[Election, list[TallySheet]]:
             country="TR",
             notes=notes,
         ),
-        parties={code: parties[code] for code in sorted(parties)},
+        parties={code: parties[code] for code in sorted(used_parties)},
         areas=tree.areas,
         races=races,
         box_ids=b_ids,
