@@ -93,11 +93,11 @@ def main() -> None:
     for rid, b, vec in items:
         fresh.apply(rid, b, vec)
     t_apply = (time.perf_counter() - t0) / len(items) * 1e6
-    ref = np.zeros((4, items[0][2].shape[0]), dtype=np.int64)
+    refs = {w: np.zeros((4, w), dtype=np.int64) for w in {v.shape[0] for _, _, v in items}}
     rows_ref = np.array([0, 1, 2], dtype=np.int64)
     t0 = time.perf_counter()
     for _, _, vec in items:
-        ref[rows_ref] += vec
+        refs[vec.shape[0]][rows_ref] += vec
     t_ref = (time.perf_counter() - t0) / len(items) * 1e6
 
     # 4. rebuild from the store

@@ -92,3 +92,24 @@ def test_conflicting_writer_is_detected(loaded):
     store.append_sheets([row])
     with pytest.raises(StoreError):
         store.append_sheets([row])
+
+
+def test_stale_writer_over_several_pipelined_batches(loaded):
+    """A second writer whose first batch conflicts redoes it and the batches prepared on top of it."""
+    store, e = loaded
+    rng = random.Random(9)
+    pairs = [(rid, b) for rid, bs in e.race_boxes.items() for b in bs.tolist()]
+    a = Ingestor(store, e.id)
+    stale = Ingestor(store, e.id)
+    first = [make_sheet(e, rid, b, rng) for rid, b in pairs[:4]]
+    only_a = make_sheet(e, *pairs[-1], rng)  # a box the stale writer never sends
+    a.submit([*first, only_a])
+    later = [make_sheet(e, rid, b, rng) for rid, b in pairs[:10]]
+    rep = stale.submit(later, batch_size=3)
+    assert rep.accepted == 10 and rep.corrections == 4
+    for rid, b in pairs[:4]:
+        assert [h.version for h in store.history(e.id, e.box_ids[b], rid)] == [1, 2]
+    rebuilt, _ = build_tally(store, e)
+    for rid in e.races:
+        assert np.array_equal(rebuilt.races[rid].agg, stale.tally.races[rid].agg)
+    assert stale.tally.box_row(only_a.race_id, e.box_index[only_a.box_id])[4] == only_a.valid

@@ -73,6 +73,10 @@ class Race:
     def candidate_index(self) -> dict[str, int]:
         return {c.id: i for i, c in enumerate(self.candidates)}
 
+    @cached_property
+    def candidate_ids(self) -> list[str]:
+        return [c.id for c in self.candidates]
+
 
 @dataclass(frozen=True, slots=True)
 class RaceTotals:
@@ -174,13 +178,18 @@ class Election:
         return roots[0]
 
     @cached_property
-    def box_races(self) -> dict[int, list[str]]:
+    def box_races(self) -> list[list[str]]:
         """Box index -> ids of the races it votes in."""
-        out: dict[int, list[str]] = {}
+        out: list[list[str]] = [[] for _ in range(len(self.box_ids))]
         for rid, idx in self.race_boxes.items():
             for b in idx.tolist():
-                out.setdefault(b, []).append(rid)
+                out[b].append(rid)
         return out
+
+    @cached_property
+    def box_registered_list(self) -> list[int]:
+        """Registered voters per box as Python ints (numpy scalars are slow in per-sheet loops)."""
+        return self.box_registered.tolist()
 
     @cached_property
     def race_box_set(self) -> dict[str, frozenset[int]]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
 
 OFFICIAL = "official"
@@ -101,14 +102,32 @@ class TallySheet:
         """Versions of a sheet are kept per (box, race, source)."""
         return (self.box_id, self.race_id, self.source)
 
-    def content_hash(self) -> str:
-        """Hash of what the sheet says (not who sent it or when): identical resubmissions are no-ops."""
+    def content_hash(self, candidate_order: Sequence[str] | None = None) -> str:
+        """Hash of what the sheet says (not who sent it or when): identical resubmissions are no-ops.
+
+        With ``candidate_order`` (the race's candidates, when the sheet names exactly
+        those) the votes are hashed in that order, else sorted by candidate id; either
+        way the same sheet always hashes the same, because which case applies depends
+        only on the sheet and its race.
+        """
         s = self
-        what = (
-            s.box_id, s.race_id, s.source,
-            s.registered, s.voted_listed, s.voted_by_law, s.total_voters, s.ballots_used,
-            s.valid_unchallenged, s.valid_challenged, s.valid, s.invalid,
-            s.envelopes_out, s.envelopes_destroyed, s.envelopes_received, s.envelopes_unused, s.ballots_received, s.ballots_unused,
-            sorted(s.votes.items()), s.image_sha256,
-        )  # fmt: skip
-        return hashlib.blake2b(repr(what).encode(), digest_size=16).hexdigest()
+        votes = s.votes
+        if candidate_order is not None:
+            vtext = ",".join([str(votes[c]) for c in candidate_order])
+        else:
+            vtext = ",".join([f"{k}={v!r}" for k, v in sorted(votes.items())])
+        return content_digest(s, vtext)
+
+
+def content_digest(s: TallySheet, votes_text: str) -> str:
+    text = _HASH_FORMAT % (
+        s.box_id, s.race_id, s.source,
+        s.registered, s.voted_listed, s.voted_by_law, s.total_voters, s.ballots_used,
+        s.valid_unchallenged, s.valid_challenged, s.valid, s.invalid,
+        s.envelopes_out, s.envelopes_destroyed, s.envelopes_received, s.envelopes_unused, s.ballots_received, s.ballots_unused,
+        s.image_sha256, votes_text,
+    )  # fmt: skip
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+_HASH_FORMAT = "|".join(["%r"] * 19 + ["%s"])

@@ -50,15 +50,20 @@ class RaceTally:
     boxes_total: np.ndarray  # per row
     registered_total: np.ndarray  # per row
 
+    _incidence: sparse.csr_matrix | None = None
+
     @property
     def width(self) -> int:
         return NB + len(self.race.candidates)
 
     def incidence(self) -> sparse.csr_matrix:
-        rows = np.concatenate(self.box_rows) if self.box_rows else np.zeros(0, dtype=np.int64)
-        cols = np.repeat(np.arange(len(self.box_rows)), [len(r) for r in self.box_rows])
-        data = np.ones(len(rows), dtype=np.int64)
-        return sparse.csr_matrix((data, (rows, cols)), shape=(len(self.area_ids), len(self.box_rows)))
+        """Area rows x boxes, 1 where the box lies in the area: agg = incidence @ box_vals."""
+        if self._incidence is None:
+            rows = np.concatenate(self.box_rows) if self.box_rows else np.zeros(0, dtype=np.int64)
+            cols = np.repeat(np.arange(len(self.box_rows)), [len(r) for r in self.box_rows])
+            data = np.ones(len(rows), dtype=np.int64)
+            self._incidence = sparse.csr_matrix((data, (rows, cols)), shape=(len(self.area_ids), len(self.box_rows)))
+        return self._incidence
 
 
 class LiveTally:

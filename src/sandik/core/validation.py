@@ -116,7 +116,7 @@ def validate(sheet: TallySheet, election: Election, *, other_race_voters: dict[s
     if box_idx is None:
         c.add("S2", "error", f"box {s.box_id!r} is not defined", ("box_id",), {"box_id": s.box_id})
     if race is not None and box_idx is not None and box_idx not in election.race_box_set[race.id]:
-        c.add("S3", "error", f"box {s.box_id} votes in {', '.join(election.box_races.get(box_idx, [])) or 'no race'}", ("box_id", "race_id"), {})
+        c.add("S3", "error", f"box {s.box_id} votes in {', '.join(election.box_races[box_idx]) or 'no race'}", ("box_id", "race_id"), {})
     if race is not None:
         idx = race.candidate_index
         unknown = [k for k in s.votes if k not in idx]

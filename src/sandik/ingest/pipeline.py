@@ -12,14 +12,15 @@ accepted official version of every box and race.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from sandik.core.model import Election, Race
-from sandik.core.sheet import OFFICIAL, TallySheet
+from sandik.core.sheet import OFFICIAL, TallySheet, content_digest
 from sandik.core.tally import NB, LiveTally
 from sandik.core.validation import Issue, screen, validate, w5_fires
 from sandik.errors import FormatError, StoreError
@@ -91,27 +92,45 @@ def build_tally(store: Store, election: Election) -> tuple[LiveTally, int]:
     tally = LiveTally(election)
     latest: dict[tuple[str, str], tuple] = {}
     last_seq = 0
-    for row in store.latest_official(election.id):
-        latest[(row[1], row[2])] = row
-        last_seq = row[0]
+    for chunk in store.official_log(election.id):
+        for row in chunk:
+            latest[(row[1], row[2])] = row  # log order: a later version replaces an earlier one
+        last_seq = chunk[-1][0]
     by_race: dict[str, list[tuple]] = {}
-    for (box, race), row in latest.items():
-        by_race.setdefault(race, []).append(row)
+    for row in latest.values():
+        by_race.setdefault(row[2], []).append(row)
+    box_index = election.box_index
     for rid, rows in by_race.items():
         race = election.races[rid]
-        boxes = np.fromiter((election.box_index[r[1]] for r in rows), dtype=np.int64, count=len(rows))
+        boxes = np.array([box_index[r[1]] for r in rows], dtype=np.int64)
         vecs = np.empty((len(rows), NB + len(race.candidates)), dtype=np.int64)
         vecs[:, 0] = 1
         vecs[:, 1] = election.box_registered[boxes]
-        vecs[:, 2:NB] = np.array([r[3:8] for r in rows], dtype=np.int64)
-        vecs[:, NB:] = np.array(json.loads("[" + ",".join(r[9] for r in rows) + "]"), dtype=np.int64).reshape(len(rows), -1)
+        vecs[:, 2:] = np.array(json.loads("[" + ",".join([r[3] for r in rows]) + "]"), dtype=np.int64).reshape(len(rows), -1)
         tally.load(rid, boxes, vecs)
     tally.rebuild()
     return tally, last_seq
 
 
+@dataclass
+class _Prepared:
+    """A batch checked and turned into rows, not yet stored."""
+
+    report: IngestReport
+    rows: list[tuple]
+    qrows: list[tuple]
+    pending: dict[tuple[str, str, str], tuple[int, str, int]]
+    counted: dict[str, list[tuple[int, TallySheet]]]
+    items: list[Item]
+
+
 class Ingestor:
-    """Feeds sheets of one election into the store and a live tally. One writer per election per process."""
+    """Feeds sheets of one election into the store and a live tally. One writer per election per process.
+
+    ``submit`` checks batch n+1 while batch n is being written (the database
+    driver releases the GIL while SQLite works), but a batch is counted and
+    acknowledged only after its own transaction has committed.
+    """
 
     def __init__(self, store: Store, election_id: str, tally: LiveTally | None = None) -> None:
         self.store = store
@@ -122,31 +141,82 @@ class Ingestor:
         self.tally = tally
         self.version = store.max_seq(election_id)
         self.listeners: list = []  # callables(IngestReport) run after each acknowledged batch
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandik-writer")
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
 
     def submit(self, items: Iterable[Item], *, origin: str = "", submitted_by: str = "", batch_size: int = 5000) -> IngestReport:
         report = IngestReport()
-        batch: list[Item] = []
-        for it in items:
-            batch.append(it)
-            if len(batch) >= batch_size:
-                report.merge(self._batch(batch, origin, submitted_by))
-                batch = []
-        if batch:
-            report.merge(self._batch(batch, origin, submitted_by))
+        inflight: tuple[_Prepared, Future] | None = None
+        overlay: dict[tuple[str, str, str], tuple[int, str, int]] = {}
+        offset = 0
+        for batch in _chunks(items, batch_size):
+            prep = self._prepare(batch, origin, submitted_by, overlay, offset)
+            offset += len(batch)
+            if inflight is not None:
+                if not self._finish(*inflight, report):
+                    # The batch in flight lost a race with another writer: this one was
+                    # checked against versions that do not exist. Redo both, one at a time.
+                    overlay.clear()
+                    report.merge(self._batch(inflight[0].items, origin, submitted_by, offset - len(batch) - len(inflight[0].items)))
+                    prep = self._prepare(batch, origin, submitted_by, overlay, offset - len(batch))
+            overlay.update(prep.pending)
+            inflight = (prep, self._writer.submit(self._write, prep))
+        if inflight is not None and not self._finish(*inflight, report):
+            report.merge(self._batch(inflight[0].items, origin, submitted_by, offset - len(inflight[0].items)))
         return report
 
-    def _batch(self, items: list[Item], origin: str, submitted_by: str) -> IngestReport:
+    def _write(self, prep: _Prepared) -> None:
+        self.store.append_sheets(prep.rows)
+        self.store.append_quarantine(prep.qrows)
+
+    def _finish(self, prep: _Prepared, fut: Future, report: IngestReport) -> bool:
+        """Wait for a batch's commit, then count and acknowledge it. False if it conflicted."""
+        try:
+            fut.result()
+        except StoreError:
+            self._resync()
+            return False
+        self._apply(prep)
+        report.merge(prep.report)
+        return True
+
+    def _apply(self, prep: _Prepared) -> None:
+        self.heads.update(prep.pending)
+        races, reg = self.election.races, self.election.box_registered
+        for rid, group in prep.counted.items():
+            self.tally.apply_many(rid, [b for b, _ in group], _vectors(races[rid], group, reg))
+        self.version += len(prep.rows)
+        for cb in self.listeners:
+            cb(prep.report)
+
+    def _resync(self) -> None:
+        """Another writer stored sheets we have not seen: reload the heads and recount from the log, in place."""
+        self.heads = self.store.heads(self.election.id)
+        fresh, _ = build_tally(self.store, self.election)
+        for rid, rt in fresh.races.items():
+            mine = self.tally.races[rid]
+            mine.box_vals[:] = rt.box_vals
+            mine.agg[:] = rt.agg
+        self.version = self.store.max_seq(self.election.id)
+
+    def _batch(self, items: list[Item], origin: str, submitted_by: str, offset: int = 0) -> IngestReport:
+        """One batch, synchronously, retrying if another writer got there first."""
         for attempt in range(3):
+            prep = self._prepare(items, origin, submitted_by, {}, offset)
             try:
-                return self._try_batch(items, origin, submitted_by)
+                self._write(prep)
             except StoreError:
-                # Another writer added versions for some of these keys: re-read and redo.
-                self.heads = self.store.heads(self.election.id)
+                self._resync()
                 if attempt == 2:
                     raise
+                continue
+            self._apply(prep)
+            return prep.report
         raise AssertionError("unreachable")
 
-    def _try_batch(self, items: list[Item], origin: str, submitted_by: str) -> IngestReport:
+    def _prepare(self, items: list[Item], origin: str, submitted_by: str, overlay: dict, offset: int) -> _Prepared:
         e = self.election
         rep = IngestReport(received=len(items))
         received_at = now_iso()
@@ -154,46 +224,46 @@ class Ingestor:
 
         # Pass 1: structure. Sheets that fit the election go to the vectorised screen;
         # anything odd (unknown ids, other candidates, optional fields) straight to ``validate``.
-        races, box_index, race_box_set, reg = e.races, e.box_index, e.race_box_set, e.box_registered
-        fits: list[bool] = []
+        races, box_index, race_box_set, reg = e.races, e.box_index, e.race_box_set, e.box_registered_list
         sheets: list[TallySheet | None] = []
-        for it in items:
+        fit = [False] * len(items)
+        fit_idx: list[int] = []
+        fit_rows: list[tuple[int, ...]] = []
+        for n, it in enumerate(items):
             if isinstance(it, BadRow):
                 sheets.append(None)
-                fits.append(False)
                 continue
+            sheets.append(it)
             race = races.get(it.race_id)
             b = box_index.get(it.box_id)
-            ok = (
-                race is not None
-                and b is not None
-                and b in race_box_set[it.race_id]
-                and it.votes.keys() == race.candidate_index.keys()
-                and it.registered == reg[b]
-                and it.envelopes_out is None
-                and it.envelopes_destroyed is None
-                and it.envelopes_received is None
-                and it.envelopes_unused is None
-                and it.ballots_received is None
-                and it.ballots_unused is None
-                and {type(it.registered), type(it.voted_listed), type(it.voted_by_law), type(it.total_voters), type(it.ballots_used),
-                     type(it.valid_unchallenged), type(it.valid_challenged), type(it.valid), type(it.invalid)} == {int}
-            )  # fmt: skip
-            sheets.append(it)
-            fits.append(ok)
-        fit_idx = [i for i, f in enumerate(fits) if f]
-        needs_review = np.ones(len(items), dtype=bool)
+            if (
+                race is None
+                or b is None
+                or b not in race_box_set[it.race_id]
+                or it.votes.keys() != race.candidate_index.keys()
+                or it.registered != reg[b]
+                or it.envelopes_out is not None
+                or it.envelopes_destroyed is not None
+                or it.envelopes_received is not None
+                or it.envelopes_unused is not None
+                or it.ballots_received is not None
+                or it.ballots_unused is not None
+            ):
+                continue
+            vs = it.votes.values()
+            f = (it.registered, it.voted_listed, it.voted_by_law, it.total_voters, it.ballots_used,
+                 it.valid_unchallenged, it.valid_challenged, it.valid, it.invalid)  # fmt: skip
+            total = sum(vs)
+            # A float or numpy number anywhere makes the sum non-int: such sheets take the slow path (E1).
+            if set(map(type, f)) != _INT or type(total) is not int:
+                continue
+            fit_idx.append(n)
+            fit[n] = True
+            fit_rows.append((*f, total, min(vs)))
+        review = np.ones(len(items), dtype=bool)
         if fit_idx:
-            m = np.array(
-                [
-                    (s.registered, s.voted_listed, s.voted_by_law, s.total_voters, s.ballots_used, s.valid_unchallenged, s.valid_challenged, s.valid, s.invalid, sum(vs), min(vs))
-                    for i in fit_idx
-                    for s in (sheets[i],)
-                    for vs in (s.votes.values(),)  # type: ignore[union-attr]
-                ],
-                dtype=np.int64,
-            )
-            needs_review[fit_idx] = screen(m)
+            review[fit_idx] = screen(np.array(fit_rows, dtype=np.int64))
+        needs_review: list[bool] = review.tolist()
 
         # Pass 2, in arrival order: dedupe, verdict, version.
         pending: dict[tuple[str, str, str], tuple[int, str, int]] = {}
@@ -201,11 +271,15 @@ class Ingestor:
         box_races = e.box_races
         rows: list[tuple] = []
         counted: dict[str, list[tuple[int, TallySheet]]] = {}
+
+        def head_of(k: tuple[str, str, str]) -> tuple[int, str, int] | None:
+            return pending.get(k) or overlay.get(k) or heads.get(k)
+
         for n, it in enumerate(items):
-            where = f"{origin}#{n + 1}" if origin else f"#{n + 1}"
+            where = f"{origin}#{offset + n + 1}" if origin else f"#{offset + n + 1}"
             s = sheets[n]
             if s is None:
-                bad = it  # a BadRow
+                bad = it
                 assert isinstance(bad, BadRow)
                 rep.quarantined += 1
                 err = {"rule": "E1" if bad.error.field else "FORMAT", "severity": "error", "message": str(bad.error), "field": bad.error.field}
@@ -213,17 +287,22 @@ class Ingestor:
                 rep.rejections.append(Rejection(bad.origin or where, bad.box_id, bad.race_id, [str(bad.error)], [err["rule"]]))
                 continue
             key = (s.box_id, s.race_id, s.source)
-            head = pending.get(key) or heads.get(key)
-            h = s.content_hash()
+            head = head_of(key)
+            if fit[n]:
+                vtext = ",".join([str(v) for v in s.votes.values()]) if _same_order(s.votes, races[s.race_id]) else ",".join([str(s.votes[c]) for c in races[s.race_id].candidate_index])
+                h = content_digest(s, vtext)
+            else:
+                vtext = ""
+                h = s.content_hash(races[s.race_id].candidate_index if s.race_id in races and s.votes.keys() == races[s.race_id].candidate_index.keys() else None)
             if head is not None and head[1] == h:
                 rep.duplicates += 1
                 continue
             b = box_index.get(s.box_id)
             others: dict[str, int] = {}
             if b is not None and s.source == OFFICIAL:
-                for rid in box_races.get(b, ()):
+                for rid in box_races[b]:
                     if rid != s.race_id:
-                        oh = pending.get((s.box_id, rid, OFFICIAL)) or heads.get((s.box_id, rid, OFFICIAL))
+                        oh = head_of((s.box_id, rid, OFFICIAL))
                         if oh is not None:
                             others[rid] = oh[2]
             issues: list[Issue] = []
@@ -241,14 +320,15 @@ class Ingestor:
             version = head[0] + 1 if head else 1
             if head:
                 rep.corrections += 1
-            votes = [s.votes[c] for c in race.candidate_index]
+            if not vtext:
+                vtext = ",".join([str(s.votes[c]) for c in race.candidate_index])
             rows.append(
                 (
                     e.id, s.box_id, s.race_id, s.source, version, h,
                     s.registered, s.voted_listed, s.voted_by_law, s.total_voters, s.ballots_used,
                     s.valid_unchallenged, s.valid_challenged, s.valid, s.invalid,
                     s.envelopes_out, s.envelopes_destroyed, s.envelopes_received, s.envelopes_unused, s.ballots_received, s.ballots_unused,
-                    "[" + ",".join(map(str, votes)) + "]",
+                    "[" + vtext + "]",
                     json.dumps([i.rule for i in issues]) if issues else "[]",
                     s.submitted_by or submitted_by,
                     s.submitted_at.isoformat() if s.submitted_at else None,
@@ -259,18 +339,28 @@ class Ingestor:
             rep.accepted += 1
             if s.source == OFFICIAL:
                 counted.setdefault(s.race_id, []).append((b, s))  # type: ignore[arg-type]
+        return _Prepared(rep, rows, qrows, pending, counted, items)
 
-        # Durable first (one transaction for the sheets), then count, then acknowledge.
-        self.store.append_sheets(rows)
-        self.store.append_quarantine(qrows)
-        heads.update(pending)
-        for rid, group in counted.items():
-            self.tally.apply_many(rid, [b for b, _ in group], _vectors(races[rid], group, reg))
-        if rows:
-            self.version += len(rows)
-        for cb in self.listeners:
-            cb(rep)
-        return rep
+
+_INT = {int}
+
+
+def _same_order(votes: dict[str, int], race: Race) -> bool:
+    """True when the sheet lists its candidates in the race's order (then values() is that order)."""
+    return list(votes) == race.candidate_ids
+
+
+
+
+def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    batch: list[Item] = []
+    for it in items:
+        batch.append(it)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _vectors(race: Race, group: list[tuple[int, TallySheet]], registered: np.ndarray) -> np.ndarray:

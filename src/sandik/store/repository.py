@@ -213,6 +213,25 @@ class Store:
         with self.engine.connect() as conn:
             yield from conn.execute(q, {"e": election_id, "s": after_seq})
 
+    def official_log(self, election_id: str, *, after_seq: int = 0, chunk: int = 50_000) -> Iterator[list[tuple]]:
+        """(seq, box, race, counts JSON) of official sheets in log order, in chunks, through the driver's cursor."""
+        # The counts travel as one JSON array per row, "[total_voters, ballots_used, valid,
+        # invalid, voted_by_law, votes...]", so a race's rows parse in one json.loads.
+        sql = (
+            "SELECT seq, box_id, race_id, '[' || total_voters || ',' || ballots_used || ',' || valid || ',' || invalid || ',' "
+            "|| voted_by_law || ',' || substr(votes, 2) "
+            "FROM sheets WHERE election_id = {p} AND source = 'official' AND seq > {p} ORDER BY seq"
+        )
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            cur = raw.cursor()  # type: ignore[union-attr]
+            try:
+                cur.execute(sql.format(p="?" if self.dialect == "sqlite" else "%s"), (election_id, after_seq))
+                while rows := cur.fetchmany(chunk):
+                    yield rows
+            finally:
+                cur.close()
+
     def max_seq(self, election_id: str) -> int:
         with self.engine.connect() as conn:
             v = conn.execute(text("SELECT max(seq) FROM sheets WHERE election_id = :e"), {"e": election_id}).scalar()
