@@ -28,13 +28,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Generic, TypeVar
 
 from rapidfuzz import fuzz, process
 
-from sandik.datasets.turkish_names import fold, lower_tr, title_tr, upper_tr
+from sandik.datasets.turkish_names import fold as _fold
+from sandik.datasets.turkish_names import lower_tr, slug, title_tr, upper_tr
 
-__all__ = ["fold", "lower_tr", "upper_tr", "title_tr", "sound_key", "NameIndex", "NameMatch", "Method"]
+__all__ = ["fold", "slug", "lower_tr", "upper_tr", "title_tr", "sound_key", "NameIndex", "NameMatch", "Method"]
 
 T = TypeVar("T")
 
@@ -64,6 +66,13 @@ _REWRITES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
+@lru_cache(maxsize=1 << 16)
+def fold(s: str) -> str:
+    """``sandik.datasets.turkish_names.fold``, memoised: linking folds the same names again and again."""
+    return _fold(s)
+
+
+@lru_cache(maxsize=1 << 16)
 def sound_key(s: str) -> str:
     """A loose key: ``fold`` plus rewrites that merge transliteration variants."""
     k = fold(s)
@@ -106,12 +115,13 @@ class NameIndex(Generic[T]):
     _sound_owner: list[str] = field(default_factory=list)
 
     def add(self, name: str, value: T) -> None:
-        if not fold(name):
+        f = fold(name)
+        if not f:
             return
         i = len(self._names)
         self._names.append(name)
         self._values.append(value)
-        self._by_fold.setdefault(fold(name), []).append(i)
+        self._by_fold.setdefault(f, []).append(i)
         sk = sound_key(name)
         if sk not in self._by_sound:
             self._sound_keys.append(sk)
@@ -125,7 +135,10 @@ class NameIndex(Generic[T]):
         return len(self._names)
 
     def lookup(self, text: str, *, fuzzy: bool = True, limit: int = 5) -> list[NameMatch[T]]:
-        """Every known name that ``text`` may stand for, best first (empty if none)."""
+        """Every known name that ``text`` may stand for, best first (empty if none).
+
+        Exact and transliterated matches are all returned; ``limit`` caps the fuzzy ones.
+        """
         f = fold(text)
         if not f:
             return []
@@ -150,4 +163,4 @@ class NameIndex(Generic[T]):
                     continue
                 emit(self._by_sound[key], "fuzzy", float(score))
         out.sort(key=lambda m: -m.confidence)
-        return out[:limit] if len(out) > limit else out
+        return out
