@@ -94,9 +94,11 @@ def _print_report(rep: IngestReport, *, max_lines: int = 20) -> None:
 @click.option("--source", default="official", show_default=True, help="Source of sheets that do not name one: 'official' or an observer organisation id.")
 @click.option("--by", "submitted_by", default="cli", show_default=True, help="Who submits these sheets (kept with every version).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--batch-size", default=5000, show_default=True, help="Sheets per transaction: each batch is durable before it is acknowledged.")
+@click.option("--acks", is_flag=True, help="Print 'ack RECEIVED ACCEPTED' after each durable batch (for scripts that must know what was stored).")
 @election_option
 @db_option
-def ingest(file: str, fmt: str | None, source: str, submitted_by: str, as_json: bool, election_id: str | None, db: str) -> None:
+def ingest(file: str, fmt: str | None, source: str, submitted_by: str, as_json: bool, batch_size: int, acks: bool, election_id: str | None, db: str) -> None:
     """Ingest tally sheets from a CSV, JSON or NDJSON file ('-' for stdin).
 
     Good rows are stored and counted; bad rows are quarantined with their reasons.
@@ -106,7 +108,17 @@ def ingest(file: str, fmt: str | None, source: str, submitted_by: str, as_json: 
     name = "<stdin>" if file == "-" else Path(file).name
     st = _store(db)
     ing = Ingestor(st, _election_id(st, election_id))
-    rep = ing.submit(read_sheets(data, name=name, fmt=fmt, default_source=source), origin=name, submitted_by=submitted_by)
+    if acks:
+        done = [0, 0]
+
+        def ack(batch: IngestReport) -> None:
+            done[0] += batch.received
+            done[1] += batch.accepted
+            click.echo(f"ack {done[0]} {done[1]}")
+            sys.stdout.flush()
+
+        ing.listeners.append(ack)
+    rep = ing.submit(read_sheets(data, name=name, fmt=fmt, default_source=source), origin=name, submitted_by=submitted_by, batch_size=batch_size)
     if as_json:
         out.print_json(data=rep.to_dict())
     else:
