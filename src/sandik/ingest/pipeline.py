@@ -106,7 +106,11 @@ def build_tally(store: Store, election: Election) -> tuple[LiveTally, int]:
         vecs = np.empty((len(rows), NB + len(race.candidates)), dtype=np.int64)
         vecs[:, 0] = 1
         vecs[:, 1] = election.box_registered[boxes]
-        vecs[:, 2:] = np.array(json.loads("[" + ",".join([r[3] for r in rows]) + "]"), dtype=np.int64).reshape(len(rows), -1)
+        # np.fromstring's text mode parses in C, ~6x faster than json here; the text comes from our own SQL.
+        flat = np.fromstring(",".join([r[3] for r in rows]), dtype=np.int64, sep=",")
+        if flat.size != len(rows) * (vecs.shape[1] - 2):
+            raise StoreError(f"race {rid}: stored vote counts do not match its {len(race.candidates)} candidates")
+        vecs[:, 2:] = flat.reshape(len(rows), vecs.shape[1] - 2)
         tally.load(rid, boxes, vecs)
     tally.rebuild()
     return tally, last_seq

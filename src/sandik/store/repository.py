@@ -215,11 +215,11 @@ class Store:
 
     def official_log(self, election_id: str, *, after_seq: int = 0, chunk: int = 50_000) -> Iterator[list[tuple]]:
         """(seq, box, race, counts JSON) of official sheets in log order, in chunks, through the driver's cursor."""
-        # The counts travel as one JSON array per row, "[total_voters, ballots_used, valid,
-        # invalid, voted_by_law, votes...]", so a race's rows parse in one json.loads.
+        # The counts travel as one comma-separated text per row, "total_voters,ballots_used,
+        # valid,invalid,voted_by_law,votes...", so a race's rows parse as one flat JSON list.
         sql = (
-            "SELECT seq, box_id, race_id, '[' || total_voters || ',' || ballots_used || ',' || valid || ',' || invalid || ',' "
-            "|| voted_by_law || ',' || substr(votes, 2) "
+            "SELECT seq, box_id, race_id, total_voters || ',' || ballots_used || ',' || valid || ',' || invalid || ',' "
+            "|| voted_by_law || ',' || substr(votes, 2, length(votes) - 2) "
             "FROM sheets WHERE election_id = {p} AND source = 'official' AND seq > {p} ORDER BY seq"
         )
         with self.engine.connect() as conn:
