@@ -20,8 +20,28 @@ def _v1_initial(conn: Connection) -> None:
         t.create(conn, checkfirst=True)
 
 
+def _v2_tokens_audit(conn: Connection) -> None:
+    # Additive: the write API's tokens and its audit log.
+    for t in (schema.api_tokens, schema.audit_log):
+        t.create(conn, checkfirst=True)
+
+
+def _v3_observers(conn: Connection) -> None:
+    # Additive (issue 5): observers' entries, discrepancies and their history.
+    for t in (schema.observer_entries, schema.discrepancies, schema.discrepancy_events):
+        t.create(conn, checkfirst=True)
+
+
+def _v4_race_calls(conn: Connection) -> None:
+    # Additive (issue 4): race calls and withdrawals, automatic or by hand.
+    schema.race_calls.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: elections, sheets, quarantine", _v1_initial),
+    (2, "api tokens and audit log", _v2_tokens_audit),
+    (3, "observers: entries, discrepancies, discrepancy events", _v3_observers),
+    (4, "race calls", _v4_race_calls),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -2,7 +2,8 @@
 
 ``sheets`` is append-only: a correction is a new row with the next version for
 the same (election, box, race, source); nothing is ever updated or deleted.
-``seq`` is the global order of acceptance (the log other processes follow).
+``seq`` is the global order of acceptance (the log other processes follow); reads
+by election scan it in that order, so no second index slows the bulk insert.
 ``quarantine`` keeps every rejected input with its reasons, including rows
 that could not even be parsed.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -94,7 +96,6 @@ sheets = Table(
     Column("image_sha256", String(64), nullable=False),
     UniqueConstraint("election_id", "box_id", "race_id", "source", "version", name="uq_sheets_version"),
 )
-Index("ix_sheets_election_seq", sheets.c.election_id, sheets.c.seq)
 
 quarantine = Table(
     "quarantine",
@@ -111,3 +112,115 @@ quarantine = Table(
     Column("errors", Text, nullable=False),  # JSON list of issues
 )
 Index("ix_quarantine_election", quarantine.c.election_id, quarantine.c.id)
+
+# --- API tokens and the audit log (migration 2) ------------------------------------
+# A token is shown once at creation; only its scrypt hash (with a per-token salt)
+# is stored. ``areas`` is a JSON list of area ids a clerk may write under.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),  # "clerk", "observer", "admin"
+    Column("election_id", String(100)),  # None: any election
+    Column("areas", Text, nullable=False),  # JSON list of area ids (clerks)
+    Column("organisation", String(100)),  # observers: the source their sheets carry
+    Column("salt", String(64), nullable=False),
+    Column("secret_hash", String(128), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("expires_at", String(40)),
+    Column("revoked_at", String(40)),
+)
+
+# Every write through the API: who, when, what, from where, and how it ended.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", SeqType, primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False),
+    Column("token_id", String(32)),
+    Column("actor", String(200), nullable=False),
+    Column("role", String(20)),
+    Column("action", String(100), nullable=False),
+    Column("election_id", String(100)),
+    Column("remote", String(200), nullable=False),  # client address (and forwarded-for, if any)
+    Column("status", Integer, nullable=False),  # the HTTP status returned
+    Column("detail", Text, nullable=False),  # JSON: what was written or why it was refused
+)
+Index("ix_audit_log_at", audit_log.c.at)
+
+# --- observers (issue 5): volunteers' entries and the discrepancy workflow ----------------
+# An observer organisation's entries are kept as typed, one row per volunteer entry;
+# a copy confirmed by k identical entries then goes through the ingest as a sheet
+# with source=<org> (never counted). Discrepancies between official and confirmed
+# copies carry a status; every change of status is an event (history).
+observer_entries = Table(
+    "observer_entries",
+    metadata,
+    Column("id", SeqType, primary_key=True, autoincrement=True),
+    Column("election_id", String(100), nullable=False),
+    Column("org", String(100), nullable=False),
+    Column("box_id", String(200), nullable=False),
+    Column("race_id", String(200), nullable=False),
+    Column("entrant", String(200), nullable=False),
+    Column("content_hash", String(32), nullable=False),
+    Column("sheet", Text, nullable=False),  # JSON of the sheet as typed
+    Column("image_sha256", String(64), nullable=False),
+    Column("received_at", String(40), nullable=False),
+)
+Index("ix_observer_entries_key", observer_entries.c.election_id, observer_entries.c.org, observer_entries.c.box_id, observer_entries.c.race_id)
+
+discrepancies = Table(
+    "discrepancies",
+    metadata,
+    Column("id", SeqType, primary_key=True, autoincrement=True),
+    Column("election_id", String(100), nullable=False),
+    Column("box_id", String(200), nullable=False),
+    Column("race_id", String(200), nullable=False),
+    Column("org", String(100), nullable=False),
+    Column("status", String(20), nullable=False),  # open, under_review, resolved, dismissed
+    Column("kind", String(40), nullable=False),
+    Column("detail", Text, nullable=False),  # JSON: field diffs, delta votes
+    Column("effect_on_margin", BigInteger, nullable=False),
+    Column("official_version", Integer),
+    Column("observer_version", Integer),
+    Column("opened_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    UniqueConstraint("election_id", "box_id", "race_id", "org", name="uq_discrepancies_key"),
+)
+
+discrepancy_events = Table(
+    "discrepancy_events",
+    metadata,
+    Column("id", SeqType, primary_key=True, autoincrement=True),
+    Column("discrepancy_id", BigInteger, nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("by", String(200), nullable=False),
+    Column("from_status", String(20)),
+    Column("to_status", String(20), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("corrected_version", Integer),  # the official sheet version that settled it, if any
+    Column("snapshot", Text, nullable=False),  # JSON of kind/diffs/effect at the time
+)
+Index("ix_discrepancy_events_d", discrepancy_events.c.discrepancy_id, discrepancy_events.c.id)
+
+# --- race calls (issue 4): every call and withdrawal, automatic or by hand ---------------
+# Append-only: a withdrawal is a new row. ``model`` is the JSON of the model state that
+# made an automatic call (or the projection an admin saw); the latest row per race is
+# the race's current call.
+race_calls = Table(
+    "race_calls",
+    metadata,
+    Column("id", SeqType, primary_key=True, autoincrement=True),
+    Column("election_id", String(100), nullable=False),
+    Column("race_id", String(200), nullable=False),
+    Column("action", String(20), nullable=False),  # "call" or "withdraw"
+    Column("candidate", String(200)),  # the called winner (None on a withdrawal)
+    Column("kind", String(20), nullable=False),  # "manual", "lock", "statistical"
+    Column("reason", Text, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("pct_expected_counted", Float),
+    Column("model", Text, nullable=False),  # JSON
+)
+Index("ix_race_calls_race", race_calls.c.election_id, race_calls.c.race_id, race_calls.c.id)

@@ -1,0 +1,232 @@
+"""Per-box forensic checks on synthetic elections: each signal fires on what it is built for, and agrees with slow oracles."""
+
+import random
+from dataclasses import replace
+from xml.etree import ElementTree
+
+import numpy as np
+import pytest
+
+from sandik.core.forensics import from_sheets, run_checks
+from sandik.core.forensics.election import _hit_probability, fingerprint, fingerprint_svg, integer_test, last_digit_test
+from sandik.core.forensics.groups import double_mad_z, group_median
+from sandik.core.forensics.inject import inject
+from sandik.core.validation import validate
+from tests.factories import make_election, make_sheet
+from tests.forensics_factory import sibling_election
+
+
+@pytest.fixture(scope="module")
+def clean():
+    e, sheets = sibling_election(3)
+    return e, sheets, run_checks(from_sheets(e, sheets))
+
+
+def _row(tab, box_id):
+    return int(np.flatnonzero(tab.box == tab.election.box_index[box_id])[0])
+
+
+def test_clean_election_has_no_high_tier_flags(clean):
+    _, _, ch = clean
+    assert (ch.tier_rank() == 0).sum() == 0
+    # the sibling z of an honest multinomial election is close to standard normal
+    z = ch.z[ch.tested]
+    assert abs(np.median(np.abs(z)) - 0.674) < 0.15
+
+
+def _pick(sheets, rng):
+    s = sheets[rng.randrange(len(sheets))]
+    while min(sorted(s.votes.values())[-2:]) < 40 or s.votes["A"] - s.votes["B"] < 60:
+        s = sheets[rng.randrange(len(sheets))]
+    return s
+
+
+def test_swapped_candidates_are_found(clean):
+    e, sheets, _ = clean
+    rng = random.Random(1)
+    s = _pick(sheets, rng)
+    v = dict(s.votes)
+    v["A"], v["B"] = v["B"], v["A"]
+    bad = [replace(x, votes=v) if x is s else x for x in sheets]
+    ch = run_checks(from_sheets(e, bad))
+    i = _row(ch.table, s.box_id)
+    assert ch.swap_pair[i].tolist() in ([0, 1], [1, 0])
+    fl = ch.flag(i)
+    assert "swapped_candidates" in [x.name for x in fl.signals]
+    assert fl.effect_on_margin == pytest.approx(-(s.votes["A"] - s.votes["B"]) * 2, abs=0.35 * (s.votes["A"] - s.votes["B"]) * 2)
+
+
+def test_shifted_columns_are_found(clean):
+    e, sheets, _ = clean
+    s = _pick(sheets, random.Random(2))
+    ids = ["A", "B", "C", "I"]
+    vals = [s.votes[c] for c in ids]
+    shifted = dict(zip(ids, vals[-1:] + vals[:-1]))
+    bad = [replace(x, votes=shifted) if x is s else x for x in sheets]
+    ch = run_checks(from_sheets(e, bad))
+    i = _row(ch.table, s.box_id)
+    assert ch.shift_from[i] == 0 and ch.tier_rank()[i] == 0
+
+
+def test_zero_major_and_arithmetic(clean):
+    e, sheets, _ = clean
+    s = _pick(sheets, random.Random(3))
+    v = dict(s.votes)
+    v["A"] = 0  # typed as zero; totals not fixed: E6 too
+    bad = [replace(x, votes=v) if x is s else x for x in sheets]
+    ch = run_checks(from_sheets(e, bad))
+    i = _row(ch.table, s.box_id)
+    names = [x.name for x in ch.flag(i).signals]
+    assert "zero_major" in names and "arithmetic:E6" in names
+
+
+def test_arithmetic_matches_validation_rules():
+    """The column-wise rules agree with core/validation.py sheet by sheet (the slow oracle)."""
+    e = make_election(5, provinces=2, districts=3, boxes=4)
+    rng = random.Random(9)
+    sheets = []
+    for rid, idx in e.race_boxes.items():
+        for b in idx.tolist():
+            s = make_sheet(e, rid, b, rng)
+            k = rng.randrange(6)
+            if k == 0:
+                s = replace(s, valid=s.valid + 1)
+            elif k == 1:
+                s = replace(s, total_voters=s.total_voters + 2)
+            elif k == 2:
+                s = replace(s, ballots_used=s.ballots_used - 1)
+            elif k == 3:
+                s = replace(s, voted_listed=s.registered + 1, total_voters=s.registered + 1 + s.voted_by_law)
+            sheets.append(s)
+    ch = run_checks(from_sheets(e, sheets))
+    for i, s in enumerate(sheets):
+        want = {x.rule for x in validate(s, e) if x.severity == "error" and x.rule.startswith("E")}
+        got = {r for r, m in ch.arithmetic.items() if m[i]}
+        assert got == want, (s, got, want)
+
+
+def test_group_median_and_double_mad_against_slow_oracle():
+    rng = np.random.default_rng(0)
+    g = rng.integers(0, 7, 500)
+    x = rng.gamma(2.0, 1.0, 500)
+    use = rng.random(500) < 0.9
+    med, cnt = group_median(g, x, 7, use)
+    z, _ = double_mad_z(g, x, 7, use, min_group=1)
+    for k in range(7):
+        xs = x[(g == k) & use]
+        assert med[k] == pytest.approx(np.median(xs)) and cnt[k] == len(xs)
+        m = np.median(xs)
+        lo = np.median(m - xs[xs <= m])
+        hi = np.median(xs[xs >= m] - m)
+        for i in np.flatnonzero((g == k) & use)[:10]:
+            scale = 1.4826 * (lo if x[i] < m else hi)
+            assert z[i] == pytest.approx((x[i] - m) / scale)
+
+
+def test_injections_change_only_chosen_rows_and_are_detected(clean):
+    e, sheets, _ = clean
+    tab = from_sheets(e, sheets)
+    for kind, mode in (("swap", "raw"), ("shift", "raw"), ("magnitude", "raw"), ("stuffing", "raw"), ("digit", "balanced")):
+        bad, inj = inject(tab, kind, 0.02, 4, mode=mode)
+        changed = np.flatnonzero((bad.votes != tab.votes).any(axis=1) | (bad.header != tab.header).any(axis=1))
+        assert set(changed.tolist()) <= set(inj.rows.tolist()) and len(changed) >= len(inj.rows) // 2
+        if kind == "stuffing":
+            assert (bad.col("total_voters")[inj.rows] > tab.col("total_voters")[inj.rows]).all()
+            assert not any(m.any() for m in run_checks(bad).arithmetic.values())  # stuffing keeps the sums right
+    bad, inj = inject(tab, "magnitude", 0.02, 4, mode="raw")
+    assert run_checks(bad).arithmetic["E6"][inj.rows].all()
+
+
+def test_hit_probability_matches_simulation():
+    rng = np.random.default_rng(1)
+    n = rng.integers(100, 600, 300).astype(float)
+    p = rng.uniform(0.05, 0.95, 300)
+    P = _hit_probability(n, p)
+    sim = rng.binomial(n[None, :].astype(int), p[None, :], size=(4000, 300))
+    pct = 100 * sim / n[None, :]
+    emp = (np.abs(pct - np.round(pct)) <= 0.05).mean(axis=0)
+    assert np.abs(P - emp).max() < 0.03 and abs(P.sum() - emp.sum()) < 1.5
+
+
+def test_integer_test_sees_rounded_turnouts(clean):
+    e, sheets, _ = clean
+    tab = from_sheets(e, sheets)
+    honest = integer_test(tab, draws=200)["tests"]["turnout"]
+    assert not honest["significant"]
+    # Falsify a third of the boxes to a whole-percentage turnout (Kobak's target numbers).
+    bad = tab.copy()
+    K = bad.col("registered")
+    rows = np.arange(0, len(bad), 3)
+    for i in rows:
+        target = None
+        for pct in range(80, 95):
+            if (pct * K[i]) % 100 == 0:
+                target = pct * K[i] // 100
+                break
+        if target is None:
+            continue
+        d = target - bad.header[i, 3]
+        for c in (1, 3, 4, 5, 7):
+            bad.header[i, c] += d
+        bad.votes[i, 0] += d
+    faked = integer_test(bad, draws=200)["tests"]["turnout"]
+    assert faked["significant"] and faked["observed"] > honest["observed"]
+
+
+def test_fingerprint_and_svg(clean):
+    e, sheets, _ = clean
+    tab = from_sheets(e, sheets)
+    fp = fingerprint(tab, bins=50)
+    assert np.asarray(fp["counts"]).sum() == fp["boxes"] == len(sheets)
+    svg = fingerprint_svg(fp, title="t<1>")
+    root = ElementTree.fromstring(svg)
+    assert root.tag.endswith("svg") and len(root) > 10
+    ld = last_digit_test(tab)
+    assert ld["national"]["n"] == int((tab.votes[tab.mask] >= 10).sum())
+
+
+def test_cross_race_mismatch_of_the_same_box():
+    e = make_election(3, provinces=1, districts=2, boxes=4)
+    rng = random.Random(0)
+    sheets = []
+    for b in range(len(e.box_ids)):
+        races = e.box_races[b]
+        base = make_sheet(e, races[0], b, rng)
+        for rid in races:
+            s = make_sheet(e, rid, b, rng)
+            # same header on every race of the box (the voters are the same people)
+            votes = dict(zip((c.id for c in e.races[rid].candidates), _split(base.valid, len(e.races[rid].candidates))))
+            sheets.append(replace(base, race_id=rid, votes=votes))
+    ch = run_checks(from_sheets(e, sheets))
+    assert not ch.cross_race.any()
+    i = 0
+    s = sheets[i]
+    extra = 40
+    sheets[i] = replace(s, voted_listed=s.voted_listed, voted_by_law=s.voted_by_law + extra, total_voters=s.total_voters + extra, ballots_used=s.ballots_used + extra, valid=s.valid + extra, valid_unchallenged=s.valid_unchallenged + extra, votes={**s.votes, next(iter(s.votes)): s.votes[next(iter(s.votes))] + extra})
+    ch = run_checks(from_sheets(e, sheets))
+    flagged = np.flatnonzero(ch.cross_race)
+    assert 0 in flagged.tolist() and all(ch.table.box[j] == ch.table.box[0] for j in flagged)
+    assert "cross_race" in [x.name for x in ch.flag(0).signals]
+
+
+def _split(n, k):
+    out = [n // k] * k
+    out[0] += n - sum(out)
+    return out
+
+
+def test_evaluation_on_a_synthetic_election_detects_entry_errors():
+    """The evaluation machinery end to end: shifts and raw magnitude slips are found, honest boxes are not flagged high."""
+    from sandik.core.forensics.evaluation import evaluate
+
+    e, sheets = sibling_election(8, districts=3, hoods=30, boxes=10)
+    res = evaluate(from_sheets(e, sheets), rates=(0.02,), scenarios=(("shift", "-"), ("magnitude", "raw"), ("swap", "-")), seed=2)
+    assert res["baseline"]["per_tier"]["high"]["flagged"] == 0
+    by = {r["kind"]: r for r in res["runs"]}
+    assert by["shift"]["per_tier"]["high"]["detected"] >= 0.9
+    assert by["magnitude"]["per_tier"]["high"]["detected"] == 1.0
+    assert by["magnitude"]["per_signal"]["arithmetic:E6"]["detected"] == 1.0
+    for r in res["runs"]:
+        assert r["per_tier"]["high"]["false_flag"] <= 0.01
+    # swaps of two clearly different counts are seen at some tier more often than not
+    assert by["swap"]["per_tier"]["low"]["detected_material"] > 0.5
