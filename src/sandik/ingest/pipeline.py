@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,15 +124,14 @@ class _Prepared:
     qrows: list[tuple]
     pending: dict[tuple[str, str, str], tuple[int, str, int]]
     counted: dict[str, list[tuple[int, TallySheet]]]
-    items: list[Item]
 
 
 class Ingestor:
     """Feeds sheets of one election into the store and a live tally. One writer per election per process.
 
-    ``submit`` checks batch n+1 while batch n is being written (the database
-    driver releases the GIL while SQLite works), but a batch is counted and
-    acknowledged only after its own transaction has committed.
+    A batch is written in one transaction and counted and acknowledged only after
+    it has committed. (Checking batch n+1 in this thread while a second thread
+    wrote batch n was measured slower: the two contend for the GIL.)
     """
 
     def __init__(self, store: Store, election_id: str, tally: LiveTally | None = None) -> None:
@@ -145,46 +143,18 @@ class Ingestor:
         self.tally = tally
         self.version = store.max_seq(election_id)
         self.listeners: list = []  # callables(IngestReport) run after each acknowledged batch
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandik-writer")
-
-    def close(self) -> None:
-        self._writer.shutdown(wait=True)
 
     def submit(self, items: Iterable[Item], *, origin: str = "", submitted_by: str = "", batch_size: int = 5000) -> IngestReport:
         report = IngestReport()
-        inflight: tuple[_Prepared, Future] | None = None
-        overlay: dict[tuple[str, str, str], tuple[int, str, int]] = {}
         offset = 0
         for batch in _chunks(items, batch_size):
-            prep = self._prepare(batch, origin, submitted_by, overlay, offset)
+            report.merge(self._batch(batch, origin, submitted_by, offset))
             offset += len(batch)
-            if inflight is not None:
-                if not self._finish(*inflight, report):
-                    # The batch in flight lost a race with another writer: this one was
-                    # checked against versions that do not exist. Redo both, one at a time.
-                    overlay.clear()
-                    report.merge(self._batch(inflight[0].items, origin, submitted_by, offset - len(batch) - len(inflight[0].items)))
-                    prep = self._prepare(batch, origin, submitted_by, overlay, offset - len(batch))
-            overlay.update(prep.pending)
-            inflight = (prep, self._writer.submit(self._write, prep))
-        if inflight is not None and not self._finish(*inflight, report):
-            report.merge(self._batch(inflight[0].items, origin, submitted_by, offset - len(inflight[0].items)))
         return report
 
     def _write(self, prep: _Prepared) -> None:
         self.store.append_sheets(prep.rows)
         self.store.append_quarantine(prep.qrows)
-
-    def _finish(self, prep: _Prepared, fut: Future, report: IngestReport) -> bool:
-        """Wait for a batch's commit, then count and acknowledge it. False if it conflicted."""
-        try:
-            fut.result()
-        except StoreError:
-            self._resync()
-            return False
-        self._apply(prep)
-        report.merge(prep.report)
-        return True
 
     def _apply(self, prep: _Prepared) -> None:
         self.heads.update(prep.pending)
@@ -208,7 +178,7 @@ class Ingestor:
     def _batch(self, items: list[Item], origin: str, submitted_by: str, offset: int = 0) -> IngestReport:
         """One batch, synchronously, retrying if another writer got there first."""
         for attempt in range(3):
-            prep = self._prepare(items, origin, submitted_by, {}, offset)
+            prep = self._prepare(items, origin, submitted_by, offset)
             try:
                 self._write(prep)
             except StoreError:
@@ -220,7 +190,7 @@ class Ingestor:
             return prep.report
         raise AssertionError("unreachable")
 
-    def _prepare(self, items: list[Item], origin: str, submitted_by: str, overlay: dict, offset: int) -> _Prepared:
+    def _prepare(self, items: list[Item], origin: str, submitted_by: str, offset: int) -> _Prepared:
         e = self.election
         rep = IngestReport(received=len(items))
         received_at = now_iso()
@@ -277,7 +247,7 @@ class Ingestor:
         counted: dict[str, list[tuple[int, TallySheet]]] = {}
 
         def head_of(k: tuple[str, str, str]) -> tuple[int, str, int] | None:
-            return pending.get(k) or overlay.get(k) or heads.get(k)
+            return pending.get(k) or heads.get(k)
 
         for n, it in enumerate(items):
             where = f"{origin}#{offset + n + 1}" if origin else f"#{offset + n + 1}"
@@ -343,7 +313,7 @@ class Ingestor:
             rep.accepted += 1
             if s.source == OFFICIAL:
                 counted.setdefault(s.race_id, []).append((b, s))  # type: ignore[arg-type]
-        return _Prepared(rep, rows, qrows, pending, counted, items)
+        return _Prepared(rep, rows, qrows, pending, counted)
 
 
 _INT = {int}
