@@ -94,3 +94,37 @@ def test_message_names_box_race_field_and_values():
     assert s.box_id in e6.message and RACE in e6.message
     assert str(s.valid + 7) in e6.message
     assert e6.values == {"sum_votes": s.valid, "valid": s.valid + 7}
+
+
+# --- the bulk fast path must agree with validate -------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from sandik.core.validation import is_clean  # noqa: E402
+
+FIELDS = ("registered", "voted_listed", "voted_by_law", "total_voters", "ballots_used", "valid_unchallenged", "valid_challenged", "valid", "invalid")
+
+
+@settings(max_examples=400, deadline=None)
+@given(seed=st.integers(0, 10**6), field=st.sampled_from(FIELDS + ("votes", "none", "float", "envelopes")), delta=st.integers(-20, 20))
+def test_is_clean_implies_validate_finds_nothing(seed, field, delta):
+    rng = random.Random(seed)
+    rid = rng.choice(list(E.races))
+    b = int(rng.choice(E.race_boxes[rid].tolist()))
+    s = make_sheet(E, rid, b, rng)
+    if field in FIELDS:
+        s = replace(s, **{field: getattr(s, field) + delta})
+    elif field == "votes":
+        k = rng.choice(list(s.votes))
+        s = replace(s, votes={**s.votes, k: s.votes[k] + delta})
+    elif field == "float":
+        s = replace(s, valid=float(s.valid))
+    elif field == "envelopes":
+        s = replace(s, envelopes_out=s.total_voters + delta)
+    clean = is_clean(s, E.races[rid], int(E.box_registered[b]))
+    issues = validate(s, E)
+    if clean:
+        assert issues == []
+    # and the converse for sheets the fast path can judge: no issue means clean
+    if not issues and field not in ("float", "envelopes"):
+        assert clean

@@ -33,9 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
-from sandik.core.model import Election
+from sandik.core.model import Election, Race
 from sandik.core.sheet import FIELD_LABELS, OPTIONAL_COUNT_FIELDS, TallySheet
 
 Severity = Literal["error", "warning"]
@@ -191,32 +189,43 @@ def has_errors(issues: list[Issue]) -> bool:
     return any(i.severity == "error" for i in issues)
 
 
-# Column order of the matrix ``screen`` takes: one row per sheet.
-SCREEN_COLUMNS = ("registered", "voted_listed", "voted_by_law", "total_voters", "ballots_used", "valid_unchallenged", "valid_challenged", "valid", "invalid", "sum_votes", "min_vote")
+_INT = {int}
 
 
-def screen(m: np.ndarray) -> np.ndarray:
-    """Vectorised pre-check of many sheets: True where ``validate`` might report anything.
+def is_clean(s: TallySheet, race: Race, registered: int) -> bool:
+    """True only when ``validate`` would report nothing for this sheet (W5 aside).
 
-    Evaluates exactly the arithmetic of E1-E8 and W2-W4 (same formulas, same float
-    thresholds) so that a False row is one ``validate`` would pass without an issue;
-    True rows go through ``validate`` for the full, worded verdict. Structural rules
-    (S1-S6), optional fields (E4, W1) and W5 are checked by the caller.
+    The fast path of bulk ingest: the same arithmetic as E1-E8 and W2-W4 (same
+    formulas and float thresholds), without building messages. Anything unusual
+    (optional fields, other candidates, non-integers) returns False and goes
+    through ``validate`` for the worded verdict. Tested against ``validate``.
     """
-    K, l1, l2, l3, used, v7, v8, v9, inv, sv, mn = (m[:, i] for i in range(len(SCREEN_COLUMNS)))
-    bad = (m[:, :9] < 0).any(axis=1) | (mn < 0)
-    bad |= l1 > K
-    bad |= l3 != l1 + l2
-    bad |= v9 != v7 + v8
-    bad |= sv != v9
-    bad |= used != v9 + inv
-    bad |= (used > l3) | (l3 > K + l2)
-    gap = np.abs(l3 - used)
-    bad |= (gap > 0) & ((gap >= 15) | (gap >= 0.02 * l3))
-    bad |= (K > 0) & (l3 >= 0.98 * K)
-    bad |= (used > 0) & (inv >= 0.10 * used)
-    bad |= (l3 > 0) & (l2 >= 10) & (l2 >= 0.10 * l3)
-    return bad
+    votes = s.votes
+    if votes.keys() != race.candidate_index.keys() or s.registered != registered:
+        return False
+    if s.envelopes_out is not None or s.envelopes_destroyed is not None or s.envelopes_received is not None or s.envelopes_unused is not None or s.ballots_received is not None or s.ballots_unused is not None:
+        return False
+    K, l1, l2, l3, used = s.registered, s.voted_listed, s.voted_by_law, s.total_voters, s.ballots_used
+    v7, v8, v9, inv = s.valid_unchallenged, s.valid_challenged, s.valid, s.invalid
+    vs = votes.values()
+    total = sum(vs)
+    # a float or numpy number anywhere makes the sum non-int; bool is excluded by the type set
+    if type(total) is not int or {type(K), type(l1), type(l2), type(l3), type(used), type(v7), type(v8), type(v9), type(inv)} != _INT or _INT != set(map(type, vs)):
+        return False
+    if min(K, l1, l2, l3, used, v7, v8, v9, inv) < 0 or min(vs) < 0:
+        return False
+    if l1 > K or l3 != l1 + l2 or v9 != v7 + v8 or total != v9 or used != v9 + inv or used > l3 or l3 > K + l2:
+        return False
+    gap = l3 - used  # >= 0 here
+    if gap and (gap >= 15 or gap >= 0.02 * l3):
+        return False
+    if K > 0 and l3 >= 0.98 * K:
+        return False
+    if used and inv >= 0.10 * used:
+        return False
+    if l3 and l2 >= 10 and l2 >= 0.10 * l3:
+        return False
+    return True
 
 
 def w5_fires(total_voters: int, others: dict[str, int]) -> bool:

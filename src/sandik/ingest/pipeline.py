@@ -21,7 +21,7 @@ import numpy as np
 from sandik.core.model import Election, Race
 from sandik.core.sheet import OFFICIAL, TallySheet, content_digest
 from sandik.core.tally import NB, LiveTally
-from sandik.core.validation import Issue, screen, validate, w5_fires
+from sandik.core.validation import Issue, is_clean, validate, w5_fires
 from sandik.errors import FormatError, StoreError
 from sandik.store.repository import Store, now_iso
 
@@ -196,50 +196,7 @@ class Ingestor:
         received_at = now_iso()
         qrows: list[tuple] = []
 
-        # Pass 1: structure. Sheets that fit the election go to the vectorised screen;
-        # anything odd (unknown ids, other candidates, optional fields) straight to ``validate``.
         races, box_index, race_box_set, reg = e.races, e.box_index, e.race_box_set, e.box_registered_list
-        sheets: list[TallySheet | None] = []
-        fit = [False] * len(items)
-        fit_idx: list[int] = []
-        fit_rows: list[tuple[int, ...]] = []
-        for n, it in enumerate(items):
-            if isinstance(it, BadRow):
-                sheets.append(None)
-                continue
-            sheets.append(it)
-            race = races.get(it.race_id)
-            b = box_index.get(it.box_id)
-            if (
-                race is None
-                or b is None
-                or b not in race_box_set[it.race_id]
-                or it.votes.keys() != race.candidate_index.keys()
-                or it.registered != reg[b]
-                or it.envelopes_out is not None
-                or it.envelopes_destroyed is not None
-                or it.envelopes_received is not None
-                or it.envelopes_unused is not None
-                or it.ballots_received is not None
-                or it.ballots_unused is not None
-            ):
-                continue
-            vs = it.votes.values()
-            f = (it.registered, it.voted_listed, it.voted_by_law, it.total_voters, it.ballots_used,
-                 it.valid_unchallenged, it.valid_challenged, it.valid, it.invalid)  # fmt: skip
-            total = sum(vs)
-            # A float or numpy number anywhere makes the sum non-int: such sheets take the slow path (E1).
-            if set(map(type, f)) != _INT or type(total) is not int:
-                continue
-            fit_idx.append(n)
-            fit[n] = True
-            fit_rows.append((*f, total, min(vs)))
-        review = np.ones(len(items), dtype=bool)
-        if fit_idx:
-            review[fit_idx] = screen(np.array(fit_rows, dtype=np.int64))
-        needs_review: list[bool] = review.tolist()
-
-        # Pass 2, in arrival order: dedupe, verdict, version.
         pending: dict[tuple[str, str, str], tuple[int, str, int]] = {}
         heads = self.heads
         box_races = e.box_races
@@ -250,28 +207,29 @@ class Ingestor:
             return pending.get(k) or heads.get(k)
 
         for n, it in enumerate(items):
-            where = f"{origin}#{offset + n + 1}" if origin else f"#{offset + n + 1}"
-            s = sheets[n]
-            if s is None:
-                bad = it
-                assert isinstance(bad, BadRow)
+            if isinstance(it, BadRow):
+                where = _where(origin, offset + n)
                 rep.quarantined += 1
-                err = {"rule": "E1" if bad.error.field else "FORMAT", "severity": "error", "message": str(bad.error), "field": bad.error.field}
-                qrows.append((e.id, received_at, submitted_by, bad.origin or where, bad.box_id, bad.race_id, None, bad.raw, json.dumps([err], ensure_ascii=False)))
-                rep.rejections.append(Rejection(bad.origin or where, bad.box_id, bad.race_id, [str(bad.error)], [err["rule"]]))
+                err = {"rule": "E1" if it.error.field else "FORMAT", "severity": "error", "message": str(it.error), "field": it.error.field}
+                qrows.append((e.id, received_at, submitted_by, it.origin or where, it.box_id, it.race_id, None, it.raw, json.dumps([err], ensure_ascii=False)))
+                rep.rejections.append(Rejection(it.origin or where, it.box_id, it.race_id, [str(it.error)], [err["rule"]]))
                 continue
+            s = it
             key = (s.box_id, s.race_id, s.source)
             head = head_of(key)
-            if fit[n]:
-                vtext = ",".join([str(v) for v in s.votes.values()]) if _same_order(s.votes, races[s.race_id]) else ",".join([str(s.votes[c]) for c in races[s.race_id].candidate_index])
+            race = races.get(s.race_id)
+            b = box_index.get(s.box_id)
+            clean = race is not None and b is not None and b in race_box_set[s.race_id] and is_clean(s, race, reg[b])
+            if clean:
+                # the votes in the race's candidate order: what is stored, and what the hash covers
+                vtext = ",".join([str(s.votes[c]) for c in race.candidate_index])  # type: ignore[union-attr]
                 h = content_digest(s, vtext)
             else:
                 vtext = ""
-                h = s.content_hash(races[s.race_id].candidate_index if s.race_id in races and s.votes.keys() == races[s.race_id].candidate_index.keys() else None)
+                h = s.content_hash(race.candidate_index if race is not None and s.votes.keys() == race.candidate_index.keys() else None)
             if head is not None and head[1] == h:
                 rep.duplicates += 1
                 continue
-            b = box_index.get(s.box_id)
             others: dict[str, int] = {}
             if b is not None and s.source == OFFICIAL:
                 for rid in box_races[b]:
@@ -280,17 +238,18 @@ class Ingestor:
                         if oh is not None:
                             others[rid] = oh[2]
             issues: list[Issue] = []
-            if needs_review[n] or (others and w5_fires(s.total_voters, others)):
+            if not clean or (others and w5_fires(s.total_voters, others)):
                 issues = validate(s, e, other_race_voters=others)
                 errors = [i for i in issues if i.severity == "error"]
                 if errors:
+                    where = _where(origin, offset + n)
                     rep.quarantined += 1
                     qrows.append((e.id, received_at, s.submitted_by or submitted_by, where, s.box_id, s.race_id, s.source, _raw(s), json.dumps([i.to_dict() for i in issues], ensure_ascii=False)))
                     rep.rejections.append(Rejection(where, s.box_id, s.race_id, [i.message for i in errors], [i.rule for i in errors]))
                     continue
                 rep.with_warnings += 1
                 rep.warnings.extend(issues)
-            race = races[s.race_id]
+            race = races[s.race_id]  # a sheet that passed validate has a known race
             version = head[0] + 1 if head else 1
             if head:
                 rep.corrections += 1
@@ -316,14 +275,10 @@ class Ingestor:
         return _Prepared(rep, rows, qrows, pending, counted)
 
 
-_INT = {int}
 
 
-def _same_order(votes: dict[str, int], race: Race) -> bool:
-    """True when the sheet lists its candidates in the race's order (then values() is that order)."""
-    return list(votes) == race.candidate_ids
-
-
+def _where(origin: str, index: int) -> str:
+    return f"{origin}#{index + 1}" if origin else f"#{index + 1}"
 
 
 def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
