@@ -28,6 +28,8 @@ test: $(STAMP) system-deps
 
 bench: $(STAMP)
 	$(PY) bench/bench_core.py
+	sh scripts/install-system-deps.sh bench
+	$(PY) bench/bench_api.py
 
 # Rebuild the shipped Turkey 2019/2024 election files from ../shared/data.
 data: $(STAMP)

@@ -140,7 +140,7 @@ def replay(dataset: str, speed: str, seed: int, path: str | None, quiet: bool, d
     run_replay(st, dataset, speed=speed, seed=seed, path=path, quiet=quiet)
 
 
-def run_replay(st: Store, dataset: str, *, speed: str = "max", seed: int = 2024, path: str | None = None, quiet: bool = False, on_batch: Any = None) -> IngestReport:
+def run_replay(st: Store, dataset: str, *, speed: str = "max", seed: int = 2024, path: str | None = None, quiet: bool = False, on_batch: Any = None, ingestor: Any = None) -> IngestReport:
     ds = registry.get(dataset, path)
     elections = ds.elections()
     for e in elections:
@@ -148,7 +148,8 @@ def run_replay(st: Store, dataset: str, *, speed: str = "max", seed: int = 2024,
     main_e = elections[-1]
     with console.status("simulating the night" if dataset == "tr-2024" else "reading the night"):
         night = ds.night(main_e, seed)
-    ing = Ingestor(st, main_e.id)
+    # A server passes its live service's ingestor, so that the replay goes through its single writer.
+    ing = ingestor or Ingestor(st, main_e.id)
     factor = None if speed == "max" else float(speed)
     total = _fmt_int(len(night))
     report = IngestReport()
@@ -397,14 +398,27 @@ def quarantine(as_json: bool, limit: int, election_id: str | None, db: str) -> N
 @click.option("--speed", default="600", show_default=True, help="Replay speed ('max' or N times real time).")
 @click.option("--seed", default=2024, show_default=True)
 @click.option("--fresh/--keep", default=True, show_default=True, help="Start from an empty database file.")
+@click.option("--serve/--no-serve", default=True, show_default=True, help="Start the web server and replay into it (the website shows the night live).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="With --serve: port to listen on.")
+@click.option("--exit-when-done", is_flag=True, help="With --serve: stop the server when the replay ends instead of serving on.")
 @db_option
-def demo(speed: str, seed: int, fresh: bool, db: str) -> None:
-    """Build the 2024 Turkish local elections, replay the night, print live tallies."""
+def demo(speed: str, seed: int, fresh: bool, serve: bool, host: str, port: int, exit_when_done: bool, db: str) -> None:
+    """Build the 2024 Turkish local elections, replay the night, print live tallies (and show them on the website)."""
     if fresh and "://" not in db:
         for suffix in ("", "-wal", "-shm"):
             Path(db + suffix).unlink(missing_ok=True)
     st = _store(db)
-    run_replay(st, "tr-2024", speed=speed, seed=seed)
+    if serve:
+        from sandik.commands.web import serve_with_replay
+
+        serve_with_replay(st, dataset="tr-2024", speed=speed, seed=seed, host=host, port=port, linger=not exit_when_done, after_replay=lambda: _demo_summary(st))
+    else:
+        run_replay(st, "tr-2024", speed=speed, seed=seed)
+        _demo_summary(st)
+
+
+def _demo_summary(st: Store) -> None:
     e = st.election(st.default_election_id())
     tally, _ = build_tally(st, e)
     res = final_results(e, tally)

@@ -1,0 +1,1 @@
+"""The website: static files served by the API app."""
