@@ -1,0 +1,1 @@
+"""Backtests: replay real past elections through the projection and call code, and score them."""

@@ -1,0 +1,140 @@
+"""Property tests of the projection arithmetic: D'Hondt, hard bounds, intervals, locks."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sandik.core.projection import CallRule, RaceFrame, RaceState, decide, dhondt, fraction_threshold, lock_winner, project
+from sandik.core.projection.frame import max_voters, size_strata
+from sandik.core.projection.model import LEVELS, ModelParams
+from sandik.core.projection.seats import seat_intervals
+
+
+def naive_dhondt(votes: list[int], seats: int, eligible: list[bool]) -> list[int]:
+    """The textbook procedure, one seat at a time: the oracle."""
+    won = [0] * len(votes)
+    for _ in range(seats):
+        best = None
+        for i, v in enumerate(votes):
+            if not eligible[i] or v <= 0:
+                continue
+            key = (v / (won[i] + 1), v, -i)
+            if best is None or key > best[0]:
+                best = (key, i)
+        if best is None:
+            break
+        won[best[1]] += 1
+    return won
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 100_000), min_size=1, max_size=12), st.integers(0, 60), st.sampled_from([0.0, 0.05, 0.10]))
+def test_dhondt_matches_the_one_seat_at_a_time_oracle(votes, seats, thr):
+    got = dhondt(np.array(votes), seats, thr)
+    tot = sum(votes)
+    eligible = [v >= thr * tot for v in votes]
+    assert got.tolist() == naive_dhondt(votes, seats, eligible)
+    if any(e and v > 0 for e, v in zip(eligible, votes)):
+        assert got.sum() == seats
+    for i, v in enumerate(votes):
+        if not eligible[i]:
+            assert got[i] == 0
+
+
+def test_dhondt_threshold_as_a_function():
+    # a list needs 10% of valid votes (Turkish municipal councils)
+    assert dhondt(np.array([500, 300, 90, 110]), 10, fraction_threshold(0.10)).tolist() == [6, 3, 0, 1]
+    # any callable: only the first two lists may win
+    assert dhondt(np.array([500, 300, 200]), 5, lambda v: np.array([True, True, False])).tolist() == [3, 2, 0]
+
+
+def test_seat_intervals_from_draws_are_ordered():
+    rng = np.random.default_rng(1)
+    draws = rng.multinomial(10_000, [0.45, 0.35, 0.2], size=200).astype(float)
+    out = seat_intervals(draws, 31, 0.10)
+    for lv in ("80", "90", "95", "99"):
+        lo, hi = out[lv]
+        assert (lo <= hi).all()
+        assert (lo <= out["median"]).all() and (out["median"] <= hi).all()
+
+
+@st.composite
+def race_and_state(draw):
+    n = draw(st.integers(1, 40))
+    k = draw(st.integers(1, 5))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    reg = rng.integers(0, 400, n)
+    base = rng.dirichlet(np.ones(k), n) * rng.uniform(0.5, 1.0, (n, 1))
+    has = rng.random(n) < draw(st.sampled_from([0.0, 0.5, 1.0]))
+    base[~has] = 0
+    groups = rng.integers(0, max(1, n // 4), n)
+    gids = np.unique(groups)
+    gmap = {g: i for i, g in enumerate(gids)}
+    frame = RaceFrame(
+        race_id="r",
+        candidate_ids=tuple(f"c{i}" for i in range(k)),
+        candidate_parties=tuple(f"P{i}" if i % 3 else None for i in range(k)),
+        registered=reg,
+        expected=reg * rng.uniform(0.3, 0.95, n),
+        cap=max_voters(reg),
+        base_share=base,
+        has_base=has,
+        group=np.array([gmap[g] for g in groups]),
+        group_ids=tuple(str(g) for g in gids),
+        stratum=size_strata(reg),
+    )
+    rep = rng.random(n) < draw(st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]))
+    valid = np.minimum(rng.binomial(reg, 0.8), max_voters(reg))
+    votes = np.array([rng.multinomial(v, rng.dirichlet(np.ones(k))) for v in valid]).reshape(n, k)
+    state = RaceState(rep, np.where(rep[:, None], votes, 0), np.where(rep, valid, 0))
+    return frame, state
+
+
+@settings(max_examples=120, deadline=None)
+@given(race_and_state())
+def test_projection_intervals_are_never_inverted_and_respect_hard_bounds(fs):
+    frame, state = fs
+    p = project(frame, state, ModelParams(draws=60))
+    lo_b, hi_b = p.bounds
+    counted = state.votes[state.reported].sum(axis=0)
+    assert (lo_b == counted).all()
+    assert (hi_b == counted + frame.cap[~state.reported].sum()).all()
+    assert (p.votes >= lo_b - 1e-6).all() and (p.votes <= hi_b + 1e-6).all()
+    for lv in LEVELS:
+        lo, hi = p.intervals[lv]
+        assert (lo <= p.votes + 1e-6).all() and (p.votes <= hi + 1e-6).all()
+        assert (lo >= lo_b - 1e-6).all() and (hi <= hi_b + 1e-6).all()
+        slo, shi = p.share_intervals[lv]
+        assert (slo <= shi + 1e-12).all() and (slo >= 0).all() and (shi <= 1).all()
+        mlo, mhi = p.margin_points_intervals[lv]
+        assert mlo <= p.margin_share + 1e-9 <= mhi + 2e-9
+    # wider levels contain narrower ones
+    for a, b in zip(LEVELS, LEVELS[1:]):
+        assert (p.intervals[b][0] <= p.intervals[a][0] + 1e-6).all() and (p.intervals[a][1] <= p.intervals[b][1] + 1e-6).all()
+    assert abs(p.p_win.sum() - 1.0) < 1e-9 or p.mode == "complete"
+    d = decide(frame, state, p, CallRule())
+    if d.kind == "statistical":
+        assert p.mode == "model"
+    if not frame.has_base.any() and state.reported.any() and not state.reported.all():
+        assert p.mode == "no_baseline" and d.kind != "statistical"
+    if state.reported.all():
+        assert p.mode == "complete" and (p.votes == counted).all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 10_000), min_size=1, max_size=6), st.integers(0, 20_000))
+def test_a_lock_survives_the_worst_case(counted, remaining):
+    c = np.array(counted)
+    w = lock_winner(c, remaining)
+    if w is None:
+        # then some other candidate could tie or win with every remaining vote
+        if len(c) > 1:
+            others = np.delete(c, np.argmax(c))
+            assert c.max() - others.max() <= remaining
+        return
+    for j in range(len(c)):
+        if j != w:
+            assert c[j] + remaining < c[w]  # even every remaining voter for j is not enough

@@ -1,0 +1,69 @@
+"""A small, fast backtest on real data: a few İstanbul 2019 races at box level and a few 2024
+metropolitan races at district level, replayed through the same code as `sandik backtest`."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandik.backtest.data import istanbul_case, turkey_case
+from sandik.backtest.orders import ORDERS
+from sandik.backtest.runner import replay, summarize
+from sandik.commands.projection import _subset
+from sandik.datasets.registry import shared_data_dir
+
+SHARED = shared_data_dir()
+needs_shared = pytest.mark.skipif(not (SHARED / "istanbul-2019-ballot-boxes").is_dir(), reason="shared real data not available")
+
+
+def check(case, order: str) -> dict:
+    res = replay(case, order, seed=1, step=0.1)
+    s = summarize(res, case)
+    assert s["wrong_calls"] == 0, s["wrong_call_list"]
+    assert s["inverted_intervals"] == 0
+    for lv, c in s["coverage"].items():
+        assert c is None or 0.0 <= c <= 1.0
+    for row in s["per_race"]:
+        # the model never calls later than the lock alone would
+        if row["lock_pct_expected"] is not None:
+            assert row["call_pct_expected"] is not None and row["call_pct_expected"] <= row["lock_pct_expected"] + 1e-9
+        # every race is called by the end of the count, for its real winner
+        assert row["call_pct_expected"] is not None
+    return s
+
+
+@needs_shared
+@pytest.mark.parametrize("order", ["random", "size", "chp_desc"])
+def test_istanbul_boxes_small(order, ist_small):
+    s = check(ist_small, order)
+    assert s["races"] == 4
+
+
+@needs_shared
+def test_turkey_metros_small():
+    case = turkey_case()
+    keep = [r for r in case.frames if r.startswith(("tr.06:", "tr.35:", "tr.16:"))]
+    s = check(_subset(case, keep), "arrival")
+    assert s["races"] == 3
+
+
+@pytest.fixture(scope="module")
+def ist_small():
+    case = istanbul_case()
+    keep = ["tr.34.kadikoy:district_mayor", "tr.34.adalar:district_mayor", "tr.34.maltepe:district_mayor", "tr.34.esenler:district_mayor"]
+    return _subset(case, keep)
+
+
+def test_orders_are_permutations():
+    import numpy as np
+
+    from sandik.backtest.data import BacktestCase
+
+    n = 50
+    rng = np.random.default_rng(0)
+    case = BacktestCase("t", "t", {}, {}, {}, {}, n, rng.integers(100, 400, n).astype(float), rng.random(n) * 300, rng.random(n) < 0.3,
+                        rng.integers(0, 5, n), {"CHP": rng.random(n), "AKP": rng.random(n)}, {})  # fmt: skip
+    for name, fn in ORDERS.items():
+        o = fn(case, 3)
+        assert sorted(o.tolist()) == list(range(n)), name
+    assert (np.diff(case.g_registered[ORDERS["size"](case, 0)]) >= 0).all()
+    assert not case.g_rural[ORDERS["urban_first"](case, 0)][: int((~case.g_rural).sum())].any()

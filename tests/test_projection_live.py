@@ -1,0 +1,147 @@
+"""Projections on a live store, the call log on both backends, and the projection commands."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from sandik.cli import main
+from sandik.core.model import RaceTotals
+from sandik.core.projection.election import build_frames, project_election
+from sandik.core.tally import NB
+from sandik.ingest.pipeline import Ingestor
+from sandik.store import race_calls
+from sandik.store.race_calls import CallError
+from sandik.store.repository import open_store
+from tests.factories import make_election, make_sheet
+
+
+def elections(seed: int = 3):
+    rng = random.Random(seed)
+    prev = make_election(seed, districts=4, boxes=30, eid="test-2019")
+    agg = {}
+    for rid, race in prev.races.items():
+        reg = prev.race_registered(rid)
+        valid = int(reg * 0.8)
+        w = [rng.random() for _ in race.candidates]
+        votes = [int(valid * x / sum(w)) for x in w]
+        votes[0] += valid - sum(votes)
+        agg[rid] = RaceTotals(reg, valid + 10, valid, 10, tuple(votes))
+    prev = replace(prev, aggregate_results=agg)
+    cur = make_election(seed, districts=4, boxes=30)
+    cur = replace(cur, info=replace(cur.info, previous_id=prev.id))
+    return prev, cur
+
+
+def sheets(e, frac: float, seed: int = 5):
+    rng = random.Random(seed)
+    out = []
+    for rid, idx in e.race_boxes.items():
+        for b in idx.tolist():
+            if rng.random() < frac:
+                out.append(make_sheet(e, rid, b, rng))
+    return out
+
+
+def test_project_election_from_a_live_tally(store):
+    prev, cur = elections()
+    store.save_election(prev)
+    store.save_election(cur)
+    ing = Ingestor(store, cur.id)
+    rep = ing.submit(sheets(cur, 0.5))
+    assert rep.quarantined == 0
+    frames = build_frames(cur, prev)
+    assert set(frames) == set(cur.races)
+    assert all(f.has_base.all() for f in frames.values())
+    out = project_election(cur, ing.tally, prev, frames=frames)
+    for rid, oc in out.items():
+        d = oc.to_dict()
+        assert d["race_id"] == rid
+        for lv, (lo, hi) in d["margin_points_interval"].items():
+            assert lo <= d["margin_points"] + 1e-9 <= hi + 2e-9
+        counted = {c.id: 0 for c in cur.races[rid].candidates}
+        rt = ing.tally.races[rid]
+        for k, c in enumerate(cur.races[rid].candidates):
+            counted[c.id] = int(rt.box_vals[:, NB + k].sum())
+        for c in d["candidates"]:
+            assert c["counted"] == counted[c["id"]]
+            assert c["bounds"][0] == c["counted"] <= c["votes"] <= c["bounds"][1]
+
+
+def test_no_previous_election_falls_back_and_says_why(store):
+    _, cur = elections()
+    store.save_election(cur)
+    ing = Ingestor(store, cur.id)
+    ing.submit(sheets(cur, 0.4))
+    out = project_election(cur, ing.tally, None)
+    for oc in out.values():
+        if oc.projection.mode != "complete":
+            assert oc.projection.mode in ("no_baseline",)
+            assert any("no previous result" in n for n in oc.projection.notes)
+            assert oc.call.kind != "statistical"
+
+
+def test_call_log_on_both_backends(store):
+    _, cur = elections()
+    store.save_election(cur)
+    rid = next(iter(cur.races))
+    a = race_calls.record(store, cur.id, rid, action="call", candidate="A", kind="manual", reason="desk decision", actor="ed")
+    assert race_calls.current(store, cur.id)[rid].candidate == "A"
+    race_calls.record(store, cur.id, rid, action="withdraw", candidate=None, kind="manual", reason="recount", actor="ed")
+    assert rid not in race_calls.current(store, cur.id)
+    hist = race_calls.history(store, cur.id, rid)
+    assert [h.action for h in hist] == ["call", "withdraw"] and hist[0].id == a.id
+    with pytest.raises(CallError):
+        race_calls.record(store, cur.id, rid, action="call", candidate=None, kind="manual", reason="x", actor="ed")
+    with pytest.raises(CallError):
+        race_calls.record(store, cur.id, rid, action="call", candidate="A", kind="manual", reason="  ", actor="ed")
+
+
+def test_project_and_call_commands(tmp_path):
+    prev, cur = elections()
+    db = str(tmp_path / "p.sqlite")
+    st = open_store(db)
+    st.save_election(prev)
+    st.save_election(cur)
+    Ingestor(st, cur.id).submit(sheets(cur, 0.6))
+    st.close()
+    r = CliRunner()
+    res = r.invoke(main, ["project", "--json", "--db", db, "--record"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    assert {d["race_id"] for d in rows} == set(cur.races)
+    rid = rows[0]["race_id"]
+    one = json.loads(r.invoke(main, ["project", "--race", rid, "--json", "--db", db]).output)
+    assert one["race_id"] == rid and "call" in one and "standing_call" in one
+    # recorded automatic calls carry the model state
+    for rec in json.loads(r.invoke(main, ["calls", "--json", "--db", db]).output):
+        assert rec["kind"] in ("lock", "statistical") and rec["model"]["mode"]
+    res = r.invoke(main, ["call", rid, "--candidate", "nobody", "--reason", "x", "--db", db])
+    assert res.exit_code != 0 and "no candidate" in res.output
+    cand = cur.races[rid].candidates[0].id
+    assert r.invoke(main, ["call", rid, "--candidate", cand, "--reason", "desk", "--by", "ed", "--db", db]).exit_code == 0
+    assert r.invoke(main, ["call", rid, "--withdraw", "--reason", "too early", "--db", db]).exit_code == 0
+    log = json.loads(r.invoke(main, ["calls", "--race", rid, "--json", "--db", db]).output)
+    assert [x["action"] for x in log][-2:] == ["call", "withdraw"]
+    assert log[-1]["reason"] == "too early"
+    res = r.invoke(main, ["call", rid, "--withdraw", "--reason", "again", "--db", db])
+    assert res.exit_code != 0 and "no standing call" in res.output
+
+
+def test_council_seats_by_dhondt_over_draws(store):
+    prev, cur = elections()
+    rid = next(r for r in cur.races if r.endswith(":mayor"))
+    council = replace(cur.races[rid], seats=11)
+    cur = replace(cur, races={**cur.races, rid: council})
+    store.save_election(cur)
+    ing = Ingestor(store, cur.id)
+    ing.submit(sheets(cur, 0.5))
+    out = project_election(cur, ing.tally, prev, races=[rid], council_threshold=0.10)
+    d = out[rid].to_dict()
+    for lv, per in d["seats"]["intervals"].items():
+        for c, (lo, hi) in per.items():
+            assert 0 <= lo <= d["seats"]["median"][c] <= hi <= 11
