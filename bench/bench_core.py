@@ -112,10 +112,11 @@ def main() -> None:
 
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
     # What a restarted server holds: the election, its tally rebuilt from the store, the heads.
+    # VmHWM, not ru_maxrss: a child's ru_maxrss starts from its parent's size at fork.
     probe = (
-        "import resource, sys; from sandik.store.repository import open_store; from sandik.ingest.pipeline import Ingestor; "
+        "import sys; from sandik.store.repository import open_store; from sandik.ingest.pipeline import Ingestor; "
         "st = open_store(sys.argv[1]); ing = Ingestor(st, sys.argv[2]); ing.election.box_races; ing.election.race_box_set; "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024)"
+        "print(int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) / 1024 / 1024)"
     )
     server_gb = float(subprocess.run([sys.executable, "-c", probe, str(db), e.id], check=True, capture_output=True, text=True).stdout)
     print()

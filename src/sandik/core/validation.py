@@ -182,14 +182,12 @@ def validate(sheet: TallySheet, election: Election, *, other_race_voters: dict[s
 
 
 def _nonneg(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    # bool is an int subclass: True counts as 1, as it does in the bulk fast path
+    return isinstance(v, int) and v >= 0
 
 
 def has_errors(issues: list[Issue]) -> bool:
     return any(i.severity == "error" for i in issues)
-
-
-_INT = {int}
 
 
 def is_clean(s: TallySheet, race: Race, registered: int) -> bool:
@@ -209,8 +207,10 @@ def is_clean(s: TallySheet, race: Race, registered: int) -> bool:
     v7, v8, v9, inv = s.valid_unchallenged, s.valid_challenged, s.valid, s.invalid
     vs = votes.values()
     total = sum(vs)
-    # a float or numpy number anywhere makes the sum non-int; bool is excluded by the type set
-    if type(total) is not int or {type(K), type(l1), type(l2), type(l3), type(used), type(v7), type(v8), type(v9), type(inv)} != _INT or _INT != set(map(type, vs)):
+    # A float or numpy number among the votes makes their sum non-int (bools count as ints,
+    # as in ``_nonneg``); the header fields are checked one by one, which short-circuits.
+    if not (type(total) is int and type(K) is int and type(l1) is int and type(l2) is int and type(l3) is int
+            and type(used) is int and type(v7) is int and type(v8) is int and type(v9) is int and type(inv) is int):  # fmt: skip
         return False
     if min(K, l1, l2, l3, used, v7, v8, v9, inv) < 0 or min(vs) < 0:
         return False

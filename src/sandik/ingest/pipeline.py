@@ -222,7 +222,8 @@ class Ingestor:
             clean = race is not None and b is not None and b in race_box_set[s.race_id] and is_clean(s, race, reg[b])
             if clean:
                 # the votes in the race's candidate order: what is stored, and what the hash covers
-                vtext = ",".join([str(s.votes[c]) for c in race.candidate_index])  # type: ignore[union-attr]
+                votes = s.votes
+                vtext = ",".join(map(str, votes.values() if list(votes) == race.candidate_ids else map(votes.__getitem__, race.candidate_ids)))  # type: ignore[union-attr]
                 h = content_digest(s, vtext)
             else:
                 vtext = ""
