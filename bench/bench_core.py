@@ -75,6 +75,7 @@ def main() -> None:
     raw = sqlite3.connect(bare_db)
     raw.execute("PRAGMA journal_mode=WAL")
     raw.execute("PRAGMA synchronous=FULL")
+    raw.execute("PRAGMA cache_size=-65536")  # the store's own settings (store.repository)
     marks = ", ".join("?" * len(SHEET_COLUMNS))
     sql = f"INSERT INTO sheets ({', '.join(SHEET_COLUMNS)}) VALUES ({marks})"
     rows = [tuple(r) for r in rows]
