@@ -8,16 +8,15 @@ For each race we keep:
 A vector is ``BASE`` followed by the race's candidates' votes. Applying a
 sheet adds (new - old) to the box's ancestor rows, so a correction replaces
 the old figures exactly and a repeat changes nothing. ``rebuild`` recomputes
-every aggregate from the box vectors in one sparse product, and ``recount`` is
+every aggregate from the box vectors (each area's boxes summed once), and ``recount`` is
 the slow, obvious oracle that tests (and periodic self-checks) compare with.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import sparse
 
 from sandik.core.model import Election, Race
 from sandik.core.sheet import TallySheet
@@ -50,20 +49,24 @@ class RaceTally:
     boxes_total: np.ndarray  # per row
     registered_total: np.ndarray  # per row
 
-    _incidence: sparse.csr_matrix | None = None
+    # Boxes grouped by the area they sit in ("leaf"): ``order`` sorts boxes by leaf,
+    # ``starts`` marks where each leaf's run begins, ``chains[i]`` are leaf i's rows.
+    order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    starts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    chains: list[np.ndarray] = field(default_factory=list)
 
     @property
     def width(self) -> int:
         return NB + len(self.race.candidates)
 
-    def incidence(self) -> sparse.csr_matrix:
-        """Area rows x boxes, 1 where the box lies in the area: agg = incidence @ box_vals."""
-        if self._incidence is None:
-            rows = np.concatenate(self.box_rows) if self.box_rows else np.zeros(0, dtype=np.int64)
-            cols = np.repeat(np.arange(len(self.box_rows)), [len(r) for r in self.box_rows])
-            data = np.ones(len(rows), dtype=np.int64)
-            self._incidence = sparse.csr_matrix((data, (rows, cols)), shape=(len(self.area_ids), len(self.box_rows)))
-        return self._incidence
+    def sum_up(self, vals: np.ndarray) -> np.ndarray:
+        """Per-row sums of per-box values: each leaf area's boxes summed once, then added up its chain."""
+        out = np.zeros((len(self.area_ids), *vals.shape[1:]), dtype=np.int64)
+        if len(vals):
+            leaf_sums = np.add.reduceat(vals[self.order], self.starts, axis=0)
+            for chain, total in zip(self.chains, leaf_sums):
+                out[chain] += total
+        return out
 
 
 class LiveTally:
@@ -92,10 +95,13 @@ class LiveTally:
 
         row(race.area_id)
         box_rows: list[np.ndarray] = []
+        leaf_of: dict[str, int] = {}
+        box_leaf: list[int] = []
         for b in boxes.tolist():
             a = e.box_area_ids[b]
             rows = area_rows.get(a)
             if rows is None:
+                leaf_of[a] = len(leaf_of)
                 chain = []
                 cur: str | None = a
                 while cur is not None and cur != race.area_id:
@@ -106,6 +112,12 @@ class LiveTally:
                 chain.append(race.area_id)
                 rows = area_rows[a] = np.array([row(x) for x in chain], dtype=np.int64)
             box_rows.append(rows)
+            box_leaf.append(leaf_of[a])
+        leaves = np.array(box_leaf, dtype=np.int64)
+        order = np.argsort(leaves, kind="stable")
+        sorted_leaves = leaves[order]
+        starts = np.flatnonzero(np.r_[True, sorted_leaves[1:] != sorted_leaves[:-1]]) if len(leaves) else np.zeros(0, dtype=np.int64)
+        by_leaf = {i: area_rows[a] for a, i in leaf_of.items()}
         width = NB + len(race.candidates)
         rt = RaceTally(
             race=race,
@@ -118,11 +130,12 @@ class LiveTally:
             agg=np.zeros((len(area_ids), width), dtype=np.int64),
             boxes_total=np.zeros(len(area_ids), dtype=np.int64),
             registered_total=np.zeros(len(area_ids), dtype=np.int64),
+            order=order,
+            starts=starts,
+            chains=[by_leaf[int(leaf)] for leaf in sorted_leaves[starts]],
         )
-        if len(boxes):
-            inc = rt.incidence()
-            rt.boxes_total = np.asarray(inc.sum(axis=1)).ravel().astype(np.int64)
-            rt.registered_total = inc @ e.box_registered[boxes]
+        rt.boxes_total = rt.sum_up(np.ones(len(boxes), dtype=np.int64))
+        rt.registered_total = rt.sum_up(e.box_registered[boxes])
         return rt
 
     # --- updates ------------------------------------------------------------------
@@ -164,8 +177,7 @@ class LiveTally:
     def rebuild(self) -> None:
         """Recompute every aggregate from the box vectors."""
         for rt in self.races.values():
-            if len(rt.box_rows):
-                rt.agg = np.asarray(rt.incidence() @ rt.box_vals, dtype=np.int64)
+            rt.agg = rt.sum_up(rt.box_vals)
 
     # --- reads --------------------------------------------------------------------
     def row(self, race_id: str, area_id: str) -> np.ndarray:
