@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -15,10 +16,12 @@ from starlette.concurrency import run_in_threadpool
 from sandik.api import errors
 from sandik.api.deps import AppState, app_state
 from sandik.api.hotpath import try_hot
-from sandik.api.routes import admin, areas, boxes, elections, exports, live, races, results, sheets
+from sandik.api.security import Guard
+from sandik.api.routes import admin, areas, boxes, elections, exports, forensics, live, news, projection, races, results, sheets
 from sandik.api.settings import Settings
 from sandik.auth.tokens import TokenStore
 from sandik.errors import NotFound
+from sandik.live.follow import gate
 from sandik.live.service import ServiceRegistry
 from sandik.store.repository import Store, open_store
 
@@ -28,8 +31,19 @@ STATIC = resources.files("sandik.web") / "static"
 class SandikAPI(FastAPI):
     """FastAPI, with the hot path (``api/hotpath.py``) in front of the whole middleware stack."""
 
+    _guard: Guard  # security headers, rate limits (api/security.py); one per app
+
     async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
-        if await try_hot(getattr(self.state, "sandik", None), scope, send):
+        if scope["type"] == "http":
+            await self._guard(scope, receive, send, self._serve)
+        else:
+            await self._serve(scope, receive, send)
+
+    async def _serve(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        state = getattr(self.state, "sandik", None)
+        if scope["type"] == "http" and await gate(state, scope, receive, send, super().__call__):
+            return  # X-Sandik-Min-Version: answered after catching up, or 503 (live/follow.py)
+        if await try_hot(state, scope, send):
             return
         await super().__call__(scope, receive, send)
 
@@ -63,8 +77,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         summary="Live election results: elections, areas, races, results at every level, boxes and their sheets; write API for clerks and observers.",
         lifespan=lifespan,
     )
+    app._guard = Guard()
     errors.install(app)
-    for mod in (elections, areas, races, results, boxes, live, exports, sheets, admin):
+    for mod in (elections, areas, races, results, boxes, live, exports, sheets, admin, projection, forensics, news):
         app.include_router(mod.router)
 
     @app.get("/api", tags=["meta"], summary="What this server offers")
@@ -75,7 +90,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     @app.get("/api/health", tags=["meta"], summary="Liveness: the server answers and sees its store")
     async def health(request: Request) -> JSONResponse:
         st = app_state(request)
-        return JSONResponse({"ok": True, "elections_loaded": [s.election.id for s in st.registry.loaded()], "sse_clients": {k: b.clients for k, b in st.broadcasters.items()}})
+        return JSONResponse({"ok": True, "pid": os.getpid(), "versions": {s.election.id: s.version for s in st.registry.loaded()}, "elections_loaded": [s.election.id for s in st.registry.loaded()], "sse_clients": {k: b.clients for k, b in st.broadcasters.items()}})
 
     if settings.web:
         app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

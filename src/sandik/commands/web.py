@@ -42,7 +42,7 @@ class ServiceIngestor:
         return self.svc.submit_sync(items, origin=origin, submitted_by=submitted_by)
 
 
-def _server(st: Store, reg: ServiceRegistry, host: str, port: int, election_id: str | None, log_level: str = "warning") -> Any:
+def _server(st: Store, reg: ServiceRegistry, host: str, port: int, election_id: str | None, log_level: str = "warning", fd: int | None = None) -> Any:
     import uvicorn
 
     from sandik.api import Settings, create_app
@@ -52,7 +52,8 @@ def _server(st: Store, reg: ServiceRegistry, host: str, port: int, election_id: 
     # while sheets are being ingested, at a small cost in ingest throughput.
     sys.setswitchinterval(SWITCH_INTERVAL)
     app = create_app(Settings(db=str(st.engine.url), election_id=election_id), store=st, registry=reg)
-    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=2))
+    where: dict[str, Any] = {"fd": fd} if fd is not None else {"host": host, "port": port}  # fd: a worker of --workers
+    return uvicorn.Server(uvicorn.Config(app, **where, log_level=log_level, access_log=False, timeout_graceful_shutdown=2))
 
 
 def _wait_started(server: Any, thread: threading.Thread) -> None:
@@ -108,8 +109,11 @@ def serve_with_replay(st: Store, *, dataset: str, speed: str, seed: int, host: s
 @click.option("--seed", default=2024, show_default=True)
 @click.option("--quiet", is_flag=True, help="Replay without the live tables.")
 @click.option("--follow", is_flag=True, help="Also count sheets other processes store (sandik ingest/replay, other servers): poll the log every 0.1 s.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Server processes on one PostgreSQL (each follows the others' writes); see docs/deployment.md.")
+@click.option("--fd", default=None, type=int, hidden=True, help="Serve on this inherited socket (a worker of --workers).")
+@click.option("--worker-id", default=None, type=int, hidden=True)
 @db_option
-def serve(host: str, port: int, election_id: str | None, replay_dataset: str | None, speed: str, seed: int, quiet: bool, follow: bool, db: str) -> None:
+def serve(host: str, port: int, election_id: str | None, replay_dataset: str | None, speed: str, seed: int, quiet: bool, follow: bool, workers: int, fd: int | None, worker_id: int | None, db: str) -> None:
     """Serve the public API (/api, OpenAPI at /docs), the write API and the live website.
 
     \b
@@ -118,12 +122,26 @@ def serve(host: str, port: int, election_id: str | None, replay_dataset: str | N
     sandik serve --follow & sandik replay tr-2024  # the replay writes, the server follows the log
     """
     st = open_store(db)
+    if workers != 1:
+        from sandik.errors import SandikError
+        from sandik.live.workers import check_workers, supervise
+
+        try:
+            check_workers(workers, st.dialect)
+        except SandikError as exc:
+            raise click.ClickException(str(exc)) from exc
+        if replay_dataset:
+            raise click.ClickException("--replay runs in one process: replay with `sandik replay` against the same database instead")
+        st.close()
+        supervise(workers, host, port, db, election_id, echo=lambda m: click.echo(m, err=True))
+        return
     if replay_dataset:
         serve_with_replay(st, dataset=replay_dataset, speed=speed, seed=seed, host=host, port=port, quiet=quiet)
         return
     reg = ServiceRegistry(st, follow=follow)
-    server = _server(st, reg, host, port, election_id, log_level="info")
-    click.echo(f"sandik: http://{host}:{port}/  (API docs: /docs)", err=True)
+    server = _server(st, reg, host, port, election_id, log_level="info" if fd is None else "warning", fd=fd)
+    if fd is None:
+        click.echo(f"sandik: http://{host}:{port}/  (API docs: /docs)", err=True)
     try:
         server.run()
     finally:

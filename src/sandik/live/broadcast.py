@@ -44,6 +44,9 @@ class Broadcaster:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
         self.frames_built = 0
+        # Side events (projections and calls, live/projections.py): the latest one of each name, sent once per new seq.
+        self.side: dict[str, tuple[int, bytes]] = {}
+        self._side_seq = 0
 
     @property
     def clients(self) -> int:
@@ -106,6 +109,21 @@ class Broadcaster:
                 total += int(rt.boxes_total[rt.row_of[race.area_id]])
         return {"boxes_opened": opened, "boxes_total": total}
 
+    def publish(self, name: str, data: dict[str, Any]) -> None:
+        """Send an ``event: <name>`` to every client (thread-safe); a slow client gets only the latest of each name."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        body = f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'), default=str)}\n\n".encode()
+
+        def put() -> None:
+            self._side_seq += 1
+            self.side[name] = (self._side_seq, body)
+            for ev in self._clients:
+                ev.set()
+
+        loop.call_soon_threadsafe(put)
+
     async def _pump(self) -> None:
         assert self._wake is not None
         while True:
@@ -135,6 +153,7 @@ class Broadcaster:
         try:
             yield b"retry: 2000\n\n"
             sent = -1
+            side_sent = {k: seq for k, (seq, _b) in self.side.items()}  # a new client asks the API for the current state
             if last_version is None or last_version != self.frame_version:
                 sent = self.frame_version
                 yield self.frame
@@ -152,5 +171,9 @@ class Broadcaster:
                 if self.frame_version != sent:
                     sent = self.frame_version
                     yield self.frame
+                for name, (seq, body) in list(self.side.items()):
+                    if side_sent.get(name) != seq:
+                        side_sent[name] = seq
+                        yield body
         finally:
             self._clients.discard(ev)

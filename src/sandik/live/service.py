@@ -81,14 +81,38 @@ class _RecordingTally:
         return getattr(self.real, name)
 
 
+class _LogIngestor(Ingestor):
+    """The service's ingestor: notes the seqs its writes got; after a conflict it brings
+    its heads up from the log (cheap) instead of rebuilding everything (``Ingestor._resync``)."""
+
+    def __init__(self, store: Store, election_id: str, on_conflict: Callable[[], None]) -> None:
+        super().__init__(store, election_id)
+        self.on_conflict = on_conflict
+        self.written = 0  # sheet rows written since the last reset (by the service, per job)
+        self.top = 0  # the highest seq they got
+
+    def _write(self, prep: Any) -> None:
+        top = self.store.append_sheets(prep.rows)
+        self.store.append_quarantine(prep.qrows)
+        if top is not None:
+            self.top = max(self.top, top)
+            self.written += len(prep.rows)
+
+    def _resync(self) -> None:
+        self.on_conflict()
+
+
 class LiveService:
     def __init__(self, store: Store, election_id: str) -> None:
         self.store = store
-        self.ingestor = Ingestor(store, election_id)
+        # The mark is read before the tally and heads: rows committed meanwhile are in
+        # both and read again by the first catch-up, which is harmless (applying a
+        # sheet version twice sets the same values).
+        mark = store.max_seq(election_id)
+        self.ingestor = _LogIngestor(store, election_id, self._heads_from_log)
         self.election = self.ingestor.election
         self.tally = self.ingestor.tally  # the one LiveTally; the ingestor's attribute is swapped while it works
         self.lock = threading.RLock()
-        self.version = self.ingestor.version
         self.updated_at = self._last_received() or datetime.now(UTC).isoformat(timespec="seconds")
         self.accepted_at = time.time()
         self._cache: dict[str, Snapshot] = {}
@@ -99,9 +123,14 @@ class LiveService:
         self.listeners: list[Callable[[LiveService, Change], None]] = []  # run on the writer thread after each write
         self._queue: queue.Queue[tuple[Callable[[], Any], Future] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._follower: threading.Thread | None = None
+        self._follower: Any = None  # live.follow.LogFollower
         self._stopping = threading.Event()
-        self._seen_seq = 0
+        # The version is the highest seq of this election whose sheets (and every lower
+        # one) this process has counted: comparable between processes on one database.
+        self.version = mark
+        self._seen_seq = mark
+        self._catchup_pending = threading.Event()  # a catch-up job is queued: do not queue another
+        self._catch_up_now()
 
     def _last_received(self) -> str | None:
         """When the newest stored sheet arrived ("last updated" after a restart)."""
@@ -120,7 +149,7 @@ class LiveService:
     def stop(self) -> None:
         self._stopping.set()
         if self._follower is not None:
-            self._follower.join(timeout=10)
+            self._follower.stop()
             self._follower = None
         if self._thread is not None:
             self._queue.put(None)
@@ -161,23 +190,36 @@ class LiveService:
         # step, so a snapshot never sees half a batch and readers never wait for the disk.
         real = self.tally
         rec = _RecordingTally(real)
-        before = self.ingestor.version
-        self.ingestor.tally = rec  # type: ignore[assignment]
+        ing = self.ingestor
+        ing.written = ing.top = 0
+        ing.tally = rec  # type: ignore[assignment]
+        log: list[tuple] = []
         try:
-            report = self.ingestor.submit(items, origin=origin, submitted_by=submitted_by)
+            report = ing.submit(items, origin=origin, submitted_by=submitted_by)
         finally:
-            self.ingestor.tally = real
+            ing.tally = real
+            # Our rows got seqs (top - written, top] unless another process wrote in
+            # between: then the log from our mark to our top holds their sheets (and ours
+            # again), applied after ours in log order so that the tally is the log's
+            # state at ``top`` and the version may say so.
+            if ing.top and ing.top - ing.written != self._seen_seq:
+                log = self.store.log_since(self.election.id, self._seen_seq, ing.top)
+            before = self.version
             with self.lock:
                 rec.replay_into(real)
-                after = self.ingestor.version
-                if after != before:
-                    # max(): a follower may already have seen later sheets of other writers.
-                    self.version = max(self.version, after)
+                lraces, lareas = self._apply_log(log)
+                if ing.top:
+                    self._seen_seq = max(self._seen_seq, ing.top)
+                    self.version = max(self.version, ing.top)
+                ing.version = self.version
+                if self.version != before:
                     self.updated_at = datetime.now(UTC).isoformat(timespec="seconds")
                     self.accepted_at = time.time()
-        if after == before:
+        if self.version == before:
             return report
         change = self._change(items, report, before, self.version)
+        if lraces:
+            change = Change(change.before, change.after, change.at, change.races | lraces, change.areas | lareas)
         self._changes.append(change)
         for cb in self.listeners:
             cb(self, change)
@@ -200,74 +242,101 @@ class LiveService:
     def follow(self, interval: float = 0.1) -> None:
         """Also count sheets that other processes store (``sandik ingest``, ``sandik replay``, another server).
 
-        A thread reads the log after the last sequence number seen, every ``interval``
-        seconds, and applies the latest official version of each (box, race) it finds,
-        in log order. Re-applying a version this process wrote itself changes nothing.
+        A ``live.follow.LogFollower`` thread wakes on PostgreSQL's NOTIFY (and every
+        ``interval`` seconds in any case) and queues a catch-up on the writer thread, which
+        reads the log after the last seq this process counted and applies it in log order.
         """
         if self._follower is None:
-            self._seen_seq = self.store.max_seq(self.election.id)
-            self._follower = threading.Thread(target=self._follow_loop, args=(interval,), name=f"sandik-follow-{self.election.id}", daemon=True)
+            from sandik.live.follow import LogFollower
+
+            self._follower = LogFollower(self, interval)
             self._follower.start()
 
-    def _follow_loop(self, interval: float) -> None:
-        while not self._stopping.wait(interval):
-            try:
-                self.catch_up()
-            except Exception:  # a busy or briefly locked database: try again at the next tick
-                continue
+    def request_catch_up(self) -> Future[int] | None:
+        """Queue one catch-up on the writer thread (None if one is already queued)."""
+        if self._catchup_pending.is_set():
+            return None
+        self._catchup_pending.set()
+        fut: Future[int] = Future()
+        if self._thread is None:
+            self.start()
+
+        def job() -> int:
+            self._catchup_pending.clear()
+            return self._catch_up_now()
+
+        self._queue.put((job, fut))
+        return fut
 
     def catch_up(self) -> int:
-        """Apply sheets stored since the last look; returns how many official rows were read."""
-        from sqlalchemy import text
+        """Apply sheets stored since the last look (on the writer thread); returns how many official rows were read."""
+        if self._thread is None or threading.current_thread() is self._thread:
+            return self._catch_up_now()
+        fut: Future[int] = Future()
+        self._queue.put((self._catch_up_now, fut))
+        return fut.result()
 
+    def _catch_up_now(self) -> int:
         e = self.election
-        with self.store.engine.connect() as conn:
-            top, first_at = conn.execute(
-                text("SELECT max(seq), min(received_at) FROM sheets WHERE seq > :s AND election_id = :e"), {"s": self._seen_seq, "e": e.id}
-            ).one()
-        if not top:
+        rows = self.store.log_since(e.id, self._seen_seq)
+        if not rows:
             return 0
-        # Acceptance time of the new rows is the writer's (received_at, set before its commit),
-        # not the moment we noticed them: SSE delays are measured from there.
-        accepted = datetime.fromisoformat(first_at).timestamp() if first_at else time.time()
-        latest: dict[tuple[str, str], tuple] = {}
-        n = 0
-        for chunk in self.store.official_log(e.id, after_seq=self._seen_seq):
-            for row in chunk:
-                if row[0] <= top:
-                    latest[(row[1], row[2])] = row  # log order: a later version wins
-                    n += 1
-        by_race: dict[str, list[tuple]] = {}
-        for row in latest.values():
-            if row[2] in e.races and row[1] in e.box_index:
-                by_race.setdefault(row[2], []).append(row)
-        updates = []
-        for rid, rows in by_race.items():
-            boxes = [e.box_index[r[1]] for r in rows]
-            vecs = np.empty((len(rows), NB + len(e.races[rid].candidates)), dtype=np.int64)
-            vecs[:, 0] = 1
-            vecs[:, 1] = e.box_registered[boxes]
-            vecs[:, 2:] = np.array(json.loads("[" + ",".join(r[3] for r in rows) + "]"), dtype=np.int64).reshape(len(rows), -1)
-            updates.append((rid, boxes, vecs))
+        top = int(rows[-1][0])
+        before = self.version
         with self.lock:
-            for rid, boxes, vecs in updates:
-                self.tally.apply_many(rid, boxes, vecs)
-            before = self.version
-            self.version = max(self.version, int(top))
-            self._seen_seq = int(top)
+            races, areas = self._apply_log(rows)
+            self._seen_seq = max(self._seen_seq, top)
+            self.version = max(self.version, top)
+            self.ingestor.version = self.version
             if self.version != before:
                 self.updated_at = datetime.now(UTC).isoformat(timespec="seconds")
-                self.accepted_at = accepted
+                # Acceptance time of the new rows is the writer's (received_at, set before
+                # its commit), not the moment we noticed them: SSE delays are measured from there.
+                self.accepted_at = self._received_at(rows[0][0]) or time.time()
         if self.version != before:
-            areas: set[str] = set()
-            for rows in by_race.values():
-                for r in rows:
-                    areas.update(e.ancestors(e.box_area_ids[e.box_index[r[1]]]))
-            change = Change(before, self.version, self.accepted_at, frozenset(by_race), frozenset(areas))
+            change = Change(before, self.version, self.accepted_at, frozenset(races), frozenset(areas))
             self._changes.append(change)
             for cb in self.listeners:
                 cb(self, change)
-        return n
+        return sum(1 for r in rows if r[3] == OFFICIAL)
+
+    def _received_at(self, seq: int) -> float | None:
+        from sqlalchemy import text
+
+        with self.store.engine.connect() as conn:
+            v = conn.execute(text("SELECT received_at FROM sheets WHERE seq = :s"), {"s": seq}).scalar()
+        return datetime.fromisoformat(v).timestamp() if v else None
+
+    def _heads_from_log(self) -> None:
+        """After a conflicting write: bring the ingestor's heads up to the log (the tally follows after the write)."""
+        for r in self.store.log_since(self.election.id, self._seen_seq):
+            self.ingestor.heads[(r[1], r[2], r[3])] = (r[4], r[5], r[6])
+
+    def _apply_log(self, rows: list[tuple]) -> tuple[frozenset[str], frozenset[str]]:
+        """Apply log rows (``Store.log_since``) to the heads and the tally, in log order; call under ``self.lock``."""
+        if not rows:
+            return frozenset(), frozenset()
+        e = self.election
+        heads = self.ingestor.heads
+        latest: dict[tuple[str, str], tuple] = {}
+        for r in rows:
+            heads[(r[1], r[2], r[3])] = (r[4], r[5], r[6])  # log order: a later version wins
+            if r[3] == OFFICIAL and r[2] in e.races and r[1] in e.box_index:
+                latest[(r[1], r[2])] = r
+        by_race: dict[str, list[tuple]] = {}
+        for r in latest.values():
+            by_race.setdefault(r[2], []).append(r)
+        areas: set[str] = set()
+        for rid, rs in by_race.items():
+            boxes = [e.box_index[r[1]] for r in rs]
+            vecs = np.empty((len(rs), NB + len(e.races[rid].candidates)), dtype=np.int64)
+            vecs[:, 0] = 1
+            vecs[:, 1] = e.box_registered[boxes]
+            vecs[:, 2:] = np.array(json.loads("[" + ",".join(r[7] for r in rs) + "]"), dtype=np.int64).reshape(len(rs), -1)
+            self.tally.apply_many(rid, boxes, vecs)
+            for b in boxes:
+                areas.update(e.ancestors(e.box_area_ids[b]))
+        return frozenset(by_race), frozenset(areas)
 
     # --- reads --------------------------------------------------------------------
     def previous(self) -> dict[str, RaceResult] | None:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from sandik.api.deps import broadcaster_for, service_for
+from sandik.api.routes.projection import ensure_projections
 
 router = APIRouter(tags=["live"])
 
@@ -18,6 +19,7 @@ router = APIRouter(tags=["live"])
 async def events(request: Request, election_id: str) -> StreamingResponse:
     svc = await service_for(request, election_id)
     b = broadcaster_for(request, svc)
+    ensure_projections(svc, b)  # projections and calls go out on this stream as 'projection' events
     last = request.headers.get("last-event-id")
     last_version = int(last) if last and last.isdigit() else None
     return StreamingResponse(

@@ -157,6 +157,10 @@ function connect() {
       scheduleRender();
     }
   });
+  // Projections and calls (a new pass, or a call by hand): pages that show them refetch.
+  es.addEventListener("projection", (ev) => {
+    if (EXTRA_HOOKS.projection && EXTRA_HOOKS.projection(JSON.parse(ev.data))) scheduleRender();
+  });
 }
 function scheduleRender() {
   // Coalesce: at most one render in flight and one queued, however fast the events come.
@@ -178,6 +182,12 @@ function scheduleRender() {
 
 // --- routing --------------------------------------------------------------------
 const main = () => document.getElementById("main");
+// Pages and per-page additions registered by extras.js (loaded after this file).
+const EXTRA_PAGES = {};
+const EXTRA_HOOKS = {};
+async function hook(name, ...args) {
+  if (EXTRA_HOOKS[name]) await EXTRA_HOOKS[name](...args);
+}
 async function route(live = false) {
   const h = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
   const [kind, a, b] = h.split("/");
@@ -187,6 +197,7 @@ async function route(live = false) {
     else if (kind === "area") await areaPage(m, a, live);
     else if (kind === "race") await racePage(m, a, b, live);
     else if (kind === "box") await boxPage(m, a, live);
+    else if (EXTRA_PAGES[kind]) await EXTRA_PAGES[kind](m, a, b, live); // extras.js: projections, observers, news
     else await home(m, live);
     m.setAttribute("aria-busy", "false");
     document.body.dataset.page = kind || "home";
@@ -366,6 +377,7 @@ async function home(m, live) {
     </aside>
   </div>`;
   wireMap(m);
+  await hook("home", m, ov, live);
   if (live) window.scrollTo(0, scrollY);
   else focusMain(live);
 }
@@ -391,6 +403,7 @@ async function areaPage(m, areaId, live) {
   ${above.length ? compactTable(t("racesHere"), above, (r) => `#/race/${r.race_id}/${a.id}`) : ""}
   ${compactTable(t("districts"), below, (r) => `#/race/${r.race_id}`)}
   ${av.children.length && !below.length ? `<h2>${esc(t("districts"))}</h2><ul class="children">${av.children.map((c) => `<li><a href="#/area/${c.id}">${esc(c.name)}</a></li>`).join("")}</ul>` : ""}`;
+  await hook("area", m, av, live);
   if (live) window.scrollTo(0, scrollY);
   else focusMain(live);
 }
@@ -433,6 +446,7 @@ async function racePage(m, raceId, areaId, live) {
     ${boxes.total > boxes.boxes.length ? `<button type="button" class="more" id="more-boxes">${esc(t("showMore"))}</button>` : ""}
   </section>`;
   void candIdx;
+  await hook("race", m, rv, areaId, live);
   const more = document.getElementById("more-boxes");
   if (more)
     more.addEventListener("click", () => {
@@ -466,6 +480,7 @@ async function boxPage(m, boxId, live) {
       }</section>`;
     })
     .join("")}`;
+  await hook("box", m, bv, live);
   focusMain(live);
 }
 
@@ -524,6 +539,9 @@ window.addEventListener("hashchange", () => {
   document.getElementById("tip").hidden = true;
   route(false);
 });
-applyLang();
-wireSearch();
-route(false).then(connect);
+// Started once every script has run, so that the pages of extras.js are known to the first route.
+window.addEventListener("DOMContentLoaded", () => {
+  applyLang();
+  wireSearch();
+  route(false).then(connect);
+});

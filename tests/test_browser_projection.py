@@ -1,0 +1,41 @@
+"""In real Chromium: a race page shows its projection as an estimate, with intervals and P(win); a called race
+shows the call and how it was made; the home page lists called races. Turkish and English."""
+
+from __future__ import annotations
+
+from tests.browser_extras import COMPLETE, PARTIAL, browser, page, site  # noqa: F401  (fixtures)
+
+
+def test_race_page_shows_a_projection_marked_as_such(page, site):
+    page.goto(f"{site['url']}/#/race/{PARTIAL}")
+    box = page.locator("section.projection")
+    box.locator("table.proj").wait_for()
+    # Marked as an estimate, not a result, in words (not only by its dashed frame).
+    assert "TAHMİN" in box.locator("h2 .badge.est").inner_text() and "kesin sonuç değildir" in box.locator("h2").inner_text()
+    assert "Projeksiyon" in box.locator("h2").inner_text()
+    rows = box.locator("table.proj tbody tr")
+    cands = {c.id for c in site["election"].races[PARTIAL].candidates}
+    assert rows.count() == len(cands) and {rows.nth(i).get_attribute("data-cand") for i in range(rows.count())} == cands
+    head = box.locator("thead").inner_text()
+    assert "90%" in head and "99%" in head and "Kazanma olasılığı" in head
+    # P(win) cells are percentages and sum to about 100%
+    pw = [float(x.replace("%", "").replace(",", ".")) for x in box.locator("td.pwin").all_inner_texts()]
+    assert abs(sum(pw) - 100) < 1.5
+    assert box.locator(".call").count() == 0  # two boxes of many: no call
+    # The section comes after the counted result, never instead of it.
+    assert page.locator("section.race + section.projection").count() == 1
+    page.get_by_role("button", name="English").click()
+    page.wait_for_function("() => document.querySelector('section.projection h2') && document.querySelector('section.projection h2').innerText.includes('ESTIMATE')")
+    assert "Projection" in page.locator("section.projection h2").inner_text()
+
+
+def test_called_race_shows_the_call_and_how(page, site):
+    page.goto(f"{site['url']}/#/race/{COMPLETE}")
+    call = page.locator("section.projection .call")
+    call.wait_for()
+    txt = call.inner_text()
+    assert "Kazanan tahmini" in txt and "kesin" in txt and call.get_attribute("data-kind") == "lock"
+    page.goto(f"{site['url']}/#/")
+    calls = page.locator("section.calls")
+    calls.wait_for()
+    assert COMPLETE in calls.locator("a").first.get_attribute("href")
