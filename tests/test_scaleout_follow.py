@@ -39,7 +39,7 @@ def _same_as_recount(st, svc):
         assert np.array_equal(svc.tally.races[rid].agg, rt.agg), rid
 
 
-def _until(cond, timeout=20.0):
+def _until(cond, timeout=60.0):
     end = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > end:

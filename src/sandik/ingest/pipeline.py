@@ -12,6 +12,8 @@ accepted official version of every box and race.
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,15 +178,20 @@ class Ingestor:
         self.version = self.store.max_seq(self.election.id)
 
     def _batch(self, items: list[Item], origin: str, submitted_by: str, offset: int = 0) -> IngestReport:
-        """One batch, synchronously, retrying if another writer got there first."""
-        for attempt in range(3):
+        """One batch, synchronously, retrying if another writer got there first.
+
+        Each conflict means another writer stored something, so retries make progress;
+        a short random pause keeps two writers on the same boxes from colliding in step.
+        """
+        for attempt in range(_RETRIES):
             prep = self._prepare(items, origin, submitted_by, offset)
             try:
                 self._write(prep)
             except StoreError:
                 self._resync()
-                if attempt == 2:
+                if attempt == _RETRIES - 1:
                     raise
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
                 continue
             self._apply(prep)
             return prep.report
@@ -276,6 +283,9 @@ class Ingestor:
         return _Prepared(rep, rows, qrows, pending, counted)
 
 
+
+
+_RETRIES = 10
 
 
 def _where(origin: str, index: int) -> str:
