@@ -1,0 +1,46 @@
+"""Where bulk ingest spends its time, per sheet: checking and building rows, the durable insert, counting.
+
+Run: .venv/bin/python bench/bench_ingest_phases.py   (the whole simulated 2024 night into a new SQLite file)
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from sandik.datasets import registry
+from sandik.ingest.pipeline import Ingestor
+from sandik.store.repository import open_store
+
+
+def main() -> None:
+    ds = registry.get("tr-2024")
+    _, e = ds.elections()
+    sheets = [t.sheet for t in ds.night(e, 2024)]
+    st = open_store(str(Path(tempfile.mkdtemp(prefix="sandik-phases-")) / "x.sqlite"))
+    st.save_election(e)
+    ing = Ingestor(st, e.id)
+    spent = {"prepare": 0.0, "write": 0.0, "apply": 0.0}
+    for name in spent:
+        inner = getattr(ing, "_" + name)
+
+        def timed(*a, _inner=inner, _name=name, **k):
+            t = time.perf_counter()
+            try:
+                return _inner(*a, **k)
+            finally:
+                spent[_name] += time.perf_counter() - t
+
+        setattr(ing, "_" + name, timed)
+    t0 = time.perf_counter()
+    ing.submit(sheets, batch_size=20000)
+    total = time.perf_counter() - t0
+    n = len(sheets)
+    print(f"{n:,} sheets in {total:.2f} s = {n / total:,.0f} sheets/s (limit 50,000/s: ratio {50000 / (n / total):.2f})")
+    for name, s in spent.items():
+        print(f"  {name:<8} {s / n * 1e6:6.2f} us/sheet ({100 * s / total:4.1f}%)")
+
+
+if __name__ == "__main__":
+    main()
