@@ -64,7 +64,9 @@ def page(browser, site):
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.route("**/*", lambda route: route.continue_() if route.request.url.startswith(site["url"]) or route.request.url.startswith("data:") else (errors.append("external: " + route.request.url), route.abort()))
-    pg.set_default_timeout(20_000)
+    # Generous: under a loaded CI machine the projection worker's first pass can take a while;
+    # waits end as soon as the page is ready, so this only matters when something is slow.
+    pg.set_default_timeout(60_000)
     yield pg
     ctx.close()
     assert not errors, errors

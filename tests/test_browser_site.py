@@ -123,7 +123,7 @@ def test_a_sheet_submitted_through_the_api_appears_without_reload(page, site):
     r = httpx.post(f"{site['url']}/api/elections/current/sheets", json=as_json(s), headers={"Authorization": f"Bearer {site['secret']}"})
     assert r.status_code == 200, r.text
     want = f"{opened + 1:,}".replace(",", ".") + " / "
-    page.wait_for_function("w => document.querySelector('.race .figs').innerText.includes(w)", arg=want, timeout=15_000)
+    page.wait_for_function("w => document.querySelector('.race .figs').innerText.includes(w)", arg=want, timeout=45_000)
     assert page.evaluate("window.__noReload") == 42
     total = before["valid"] + s.valid
     assert f"{total:,}".replace(",", ".") in page.locator(".race .figs").inner_text()
