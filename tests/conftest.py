@@ -32,3 +32,15 @@ def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
         yield st
         st.close()
         postgres.drop_database(server, name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A database URL for tests that run sandik in other processes: an SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "db.sqlite")
+    else:
+        server = request.getfixturevalue("pg_server")
+        name = f"sandik_u_{os.getpid()}_{next(_counter)}"
+        yield postgres.fresh_database(server, name)
+        postgres.drop_database(server, name)

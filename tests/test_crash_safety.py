@@ -7,31 +7,17 @@ import signal
 import subprocess
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from sandik.core.tally import recount, sheet_vector
 from sandik.formats import election_file
 from sandik.formats.sheet_files import write_ndjson
 from sandik.ingest.pipeline import build_tally
 from sandik.store.repository import open_store
-from tests import postgres
 from tests.factories import make_election, make_sheet
 
 SANDIK = [sys.executable, "-m", "sandik.cli"]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield str(tmp_path / "crash.sqlite")
-    else:
-        server = request.getfixturevalue("pg_server")
-        name = f"sandik_crash_{os.getpid()}"
-        yield postgres.fresh_database(server, name)
-        postgres.drop_database(server, name)
 
 
 def _stream(e, seed):

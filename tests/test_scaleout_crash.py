@@ -11,24 +11,11 @@ import threading
 import time
 from dataclasses import replace
 
-import pytest
 
 from sandik.auth.tokens import TokenStore
 from sandik.store.repository import open_store
-from tests import postgres
 from tests.factories import make_election, make_sheet
 from tests.scaleout_support import Server, expected_results, post_sheets, served_results, worker_pids
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield str(tmp_path / "crash.sqlite")
-    else:
-        server = request.getfixturevalue("pg_server")
-        name = f"sandik_srvcrash_{os.getpid()}"
-        yield postgres.fresh_database(server, name)
-        postgres.drop_database(server, name)
 
 
 CYCLES = int(os.environ.get("SANDIK_CRASH_CYCLES", "5"))  # the 20: SANDIK_CRASH_CYCLES=20 (docs/benchmarks.md)
