@@ -104,6 +104,7 @@ EXTRA_HOOKS.race = async (m, rv, areaId, live) => {
       .join("")}</tbody></table>
     <p>${esc(t("projMargin"))}: ${fmtPts(p.margin_points)} (90%: ${fmtPts(p.margin_points_interval["90"][0])} – ${fmtPts(p.margin_points_interval["90"][1])})</p>`;
   host.innerHTML = `<h2 id="proj-title">${esc(t("projection"))} <span class="badge est">${esc(t("estimate"))}</span></h2>${c ? callBlock(c, names) : ""}${body}`;
+  m.querySelectorAll("section.projection").forEach((x) => x.remove()); // one, even if a live frame re-ran this hook
   const anchor = m.querySelector("section.race");
   if (anchor) anchor.after(host);
   else m.prepend(host);
@@ -145,18 +146,23 @@ EXTRA_HOOKS.home = async (m, ov) => {
       : `<p>${esc(t("noCalls"))}</p>`
   }`;
   const side = m.querySelector("aside.side") || m;
+  // The hook is async and a live frame can run it again before this call ends: keep one section.
+  m.querySelectorAll("section.calls").forEach((x) => x.remove());
   side.prepend(sec);
   const sum = await summaryBlock(null);
+  m.querySelectorAll("section.summary").forEach((x) => x.remove());
   if (sum) m.querySelector(".national").insertAdjacentHTML("afterend", sum);
 };
 
 EXTRA_HOOKS.area = async (m, av) => {
   const sum = await summaryBlock(av.area.id);
+  m.querySelectorAll("section.summary").forEach((x) => x.remove());
   if (sum) m.querySelector(".page-title").insertAdjacentHTML("afterend", sum);
 };
 
 EXTRA_HOOKS.box = async (m, bv) => {
-  m.querySelector(".page-title").insertAdjacentHTML("afterend", `<p><a href="#/observe/${encodeURIComponent(bv.box.id)}">${esc(t("observeTitle"))} →</a></p>`);
+  m.querySelectorAll("p.observe-link").forEach((x) => x.remove());
+  m.querySelector(".page-title").insertAdjacentHTML("afterend", `<p class="observe-link"><a href="#/observe/${encodeURIComponent(bv.box.id)}">${esc(t("observeTitle"))} →</a></p>`);
 };
 
 // --- discrepancies ---------------------------------------------------------------------
