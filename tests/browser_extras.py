@@ -7,16 +7,13 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from playwright import sync_api as playwright_sync
 
 from sandik.api import Settings, create_app
 from sandik.ingest.pipeline import Ingestor
 from sandik.observers import service
 from sandik.store.repository import open_store
-from tests.web_support import ServerThread, elections, sheet
+from tests.web_support import ServerThread, checked_page, chromium, elections, sheet
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 PARTIAL = "x.01:metro"  # two boxes counted: a projection, no call
 COMPLETE = "x.02:metro"  # every box counted: called by lock
 ORG = "oyveotesi"
@@ -51,22 +48,12 @@ def site(tmp_path_factory) -> Iterator[dict]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser, site):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="tr-TR")
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.route("**/*", lambda route: route.continue_() if route.request.url.startswith(site["url"]) or route.request.url.startswith("data:") else (errors.append("external: " + route.request.url), route.abort()))
-    # Generous: under a loaded CI machine the projection worker's first pass can take a while;
-    # waits end as soon as the page is ready, so this only matters when something is slow.
-    pg.set_default_timeout(60_000)
-    yield pg
-    ctx.close()
-    assert not errors, errors
+    # Generous waits: under a loaded CI machine the projection worker's first pass can take a while.
+    with checked_page(browser, site["url"], timeout_ms=60_000) as pg:
+        yield pg

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright import sync_api as playwright_sync
 
 from sandik.api import Settings, create_app
 from sandik.auth.tokens import TokenStore
@@ -21,10 +20,8 @@ from sandik.datasets import registry
 from sandik.ingest.pipeline import Ingestor
 from sandik.store.repository import open_store as _open_store
 from tests.factories import make_sheet
-from tests.web_support import ServerThread, as_json, elections
+from tests.web_support import ServerThread, as_json, checked_page, chromium, elections
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 COMPLETE = "tr.69:provincial_mayor"  # Bayburt's provincial mayor: every box counted here
 
 
@@ -52,23 +49,14 @@ def site(tmp_path_factory) -> Iterator[dict]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser, site):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="tr-TR")
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    # Nothing may come from the internet: every request must go to our server.
-    pg.route("**/*", lambda route: route.continue_() if route.request.url.startswith(site["url"]) or route.request.url.startswith("data:") else (errors.append("external: " + route.request.url), route.abort()))
-    yield pg
-    ctx.close()
-    assert not errors, errors
+    with checked_page(browser, site["url"]) as pg:
+        yield pg
 
 
 def test_map_renders_81_provinces_with_a_table_twin(page, site):

@@ -6,6 +6,8 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -117,3 +119,35 @@ class ServerThread:
     def __exit__(self, *exc: Any) -> None:
         self.server.should_exit = True
         self.thread.join(15)
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium: Playwright cannot download its own browser here
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@contextmanager
+def checked_page(browser: Any, site_url: str, *, timeout_ms: int | None = None) -> Iterator[Any]:
+    """A Turkish-locale page that fails the test on any script error or any request that leaves our server."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="tr-TR")
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Nothing may come from the internet: every request must go to our server.
+    pg.route("**/*", lambda route: route.continue_() if route.request.url.startswith(site_url) or route.request.url.startswith("data:") else (errors.append("external: " + route.request.url), route.abort()))
+    if timeout_ms is not None:
+        pg.set_default_timeout(timeout_ms)
+    yield pg
+    ctx.close()
+    assert not errors, errors

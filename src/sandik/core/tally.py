@@ -163,11 +163,6 @@ class LiveTally:
         np.add.at(rt.agg, rows, np.repeat(delta, lens, axis=0))
         self.sheets_applied += len(local)
 
-    def withdraw(self, race_id: str, box_index: int) -> None:
-        """Stop counting a box (its only accepted sheet was withdrawn by an admin)."""
-        rt = self.races[race_id]
-        self.apply(race_id, box_index, np.zeros(rt.width, dtype=np.int64))
-
     def load(self, race_id: str, box_indices: np.ndarray, vecs: np.ndarray) -> None:
         """Set many boxes at once without updating aggregates (call ``rebuild`` after)."""
         rt = self.races[race_id]

@@ -245,15 +245,6 @@ class Store:
                 out[(b, r, s)] = (v, h, t)
         return out
 
-    def latest_official(self, election_id: str, *, after_seq: int = 0) -> Iterator[tuple[int, str, str, int, int, int, int, int, int, str]]:
-        """(seq, box, race, total_voters, ballots_used, valid, invalid, voted_by_law, version, votes JSON) of official sheets in log order."""
-        q = text(
-            "SELECT seq, box_id, race_id, total_voters, ballots_used, valid, invalid, voted_by_law, version, votes "
-            "FROM sheets WHERE election_id = :e AND source = 'official' AND seq > :s ORDER BY seq"
-        )
-        with self.engine.connect() as conn:
-            yield from conn.execute(q, {"e": election_id, "s": after_seq})
-
     def official_log(self, election_id: str, *, after_seq: int = 0, chunk: int = 50_000) -> Iterator[list[tuple]]:
         """(seq, box, race, counts JSON) of official sheets in log order, in chunks, through the driver's cursor."""
         # The counts travel as one comma-separated text per row, "total_voters,ballots_used,
