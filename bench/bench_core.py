@@ -61,8 +61,9 @@ def main() -> None:
     st.save_election(e)
     ing = Ingestor(st, e.id)
     t0 = time.perf_counter()
-    rep = ing.submit(sheets, batch_size=args.batch)
+    rep = ing.submit(sheets, batch_size=args.batch)  # on an SQLite file: written by the writer child while the next batch is checked
     t_ingest = time.perf_counter() - t0
+    ing.close()
     assert rep.accepted == len(sheets), rep.to_dict(5)
     rate = len(sheets) / t_ingest
 

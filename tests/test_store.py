@@ -94,8 +94,12 @@ def test_conflicting_writer_is_detected(loaded):
         store.append_sheets([row])
 
 
-def test_stale_writer_over_several_pipelined_batches(loaded):
-    """A second writer whose first batch conflicts redoes it and the batches prepared on top of it."""
+@pytest.mark.parametrize("pipeline", [False, True], ids=["in-process", "writer-child"])
+def test_stale_writer_over_several_pipelined_batches(loaded, pipeline):
+    """A second writer whose first batch conflicts redoes it and the batches prepared on top of it.
+
+    With the writer child (SQLite files only), batch n+1 was checked against batch n's
+    versions while n was in flight: both are redone."""
     store, e = loaded
     rng = random.Random(9)
     pairs = [(rid, b) for rid, bs in e.race_boxes.items() for b in bs.tolist()]
@@ -105,7 +109,8 @@ def test_stale_writer_over_several_pipelined_batches(loaded):
     only_a = make_sheet(e, *pairs[-1], rng)  # a box the stale writer never sends
     a.submit([*first, only_a])
     later = [make_sheet(e, rid, b, rng) for rid, b in pairs[:10]]
-    rep = stale.submit(later, batch_size=3)
+    rep = stale.submit(later, batch_size=3, pipeline=pipeline)
+    stale.close()
     assert rep.accepted == 10 and rep.corrections == 4
     for rid, b in pairs[:4]:
         assert [h.version for h in store.history(e.id, e.box_ids[b], rid)] == [1, 2]

@@ -87,15 +87,17 @@ def test_incremental_equals_recount_in_memory(seed, provinces, districts):
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 10_000), batch=st.integers(1, 40))
-def test_ingest_through_the_store_equals_recount(tmp_path_factory, seed, batch):
+@given(seed=st.integers(0, 10_000), batch=st.integers(1, 40), pipeline=st.booleans())
+def test_ingest_through_the_store_equals_recount(tmp_path_factory, seed, batch, pipeline):
+    """Also with the writer child process (``pipeline``), where batch n+1 is checked while n is written."""
     e = make_election(seed, provinces=2, districts=2)
     rng = random.Random(seed)
     items = _stream(e, rng)
     st_ = open_store(str(tmp_path_factory.mktemp("p") / "t.sqlite"))
     st_.save_election(e)
     ing = Ingestor(st_, e.id)
-    rep = ing.submit(items, batch_size=batch)
+    rep = ing.submit(items, batch_size=batch, pipeline=pipeline)
+    ing.close()
     oracle = _expected(e, items)
     _assert_equal(e, ing.tally, oracle)
     # a fresh process rebuilding from the store sees exactly the same

@@ -118,7 +118,10 @@ def ingest(file: str, fmt: str | None, source: str, submitted_by: str, as_json: 
             sys.stdout.flush()
 
         ing.listeners.append(ack)
-    rep = ing.submit(read_sheets(data, name=name, fmt=fmt, default_source=source), origin=name, submitted_by=submitted_by, batch_size=batch_size)
+    try:
+        rep = ing.submit(read_sheets(data, name=name, fmt=fmt, default_source=source), origin=name, submitted_by=submitted_by, batch_size=batch_size)
+    finally:
+        ing.close()
     if as_json:
         out.print_json(data=rep.to_dict())
     else:

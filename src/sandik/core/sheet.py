@@ -130,4 +130,16 @@ def content_digest(s: TallySheet, votes_text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
+def clean_digest(s: TallySheet, votes_text: str) -> str:
+    """``content_digest`` of a sheet without any optional count (the bulk fast path), in fewer steps."""
+    text = _CLEAN_FORMAT % (
+        s.box_id, s.race_id, s.source,
+        s.registered, s.voted_listed, s.voted_by_law, s.total_voters, s.ballots_used,
+        s.valid_unchallenged, s.valid_challenged, s.valid, s.invalid,
+        s.image_sha256, votes_text,
+    )  # fmt: skip
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
 _HASH_FORMAT = "|".join(["%r"] * 19 + ["%s"])
+_CLEAN_FORMAT = "|".join(["%r"] * 12 + ["None"] * 6 + ["%r", "%s"])

@@ -191,41 +191,53 @@ def has_errors(issues: list[Issue]) -> bool:
 
 
 def is_clean(s: TallySheet, race: Race, registered: int) -> bool:
-    """True only when ``validate`` would report nothing for this sheet (W5 aside).
+    """True only when ``validate`` would report nothing for this sheet (W5 aside)."""
+    return clean_votes(s, race, registered) is not None
+
+
+def clean_votes(s: TallySheet, race: Race, registered: int) -> list[int] | None:
+    """The sheet's votes in the race's candidate order if ``validate`` would report nothing (W5 aside), else None.
 
     The fast path of bulk ingest: the same arithmetic as E1-E8 and W2-W4 (same
-    formulas and float thresholds), without building messages. Anything unusual
-    (optional fields, other candidates, non-integers) returns False and goes
-    through ``validate`` for the worded verdict. Tested against ``validate``.
+    formulas and float thresholds), without building messages, and the ordered
+    votes the caller stores and counts, so that they are read once. Anything
+    unusual (optional fields, other candidates, non-integers) returns None and
+    goes through ``validate`` for the worded verdict. Tested against ``validate``.
     """
     votes = s.votes
-    if votes.keys() != race.candidate_index.keys() or s.registered != registered:
-        return False
-    if s.envelopes_out is not None or s.envelopes_destroyed is not None or s.envelopes_received is not None or s.envelopes_unused is not None or s.ballots_received is not None or s.ballots_unused is not None:
-        return False
+    if list(votes) == race.candidate_ids:
+        vs = list(votes.values())
+    elif votes.keys() == race.candidate_index.keys():
+        vs = [votes[c] for c in race.candidate_ids]
+    else:
+        return None
     K, l1, l2, l3, used = s.registered, s.voted_listed, s.voted_by_law, s.total_voters, s.ballots_used
+    if K != registered:
+        return None
+    if not (s.envelopes_out is None and s.envelopes_destroyed is None and s.envelopes_received is None
+            and s.envelopes_unused is None and s.ballots_received is None and s.ballots_unused is None):  # fmt: skip
+        return None
     v7, v8, v9, inv = s.valid_unchallenged, s.valid_challenged, s.valid, s.invalid
-    vs = votes.values()
     total = sum(vs)
     # A float or numpy number among the votes makes their sum non-int (bools count as ints,
     # as in ``_nonneg``); the header fields are checked one by one, which short-circuits.
     if not (type(total) is int and type(K) is int and type(l1) is int and type(l2) is int and type(l3) is int
             and type(used) is int and type(v7) is int and type(v8) is int and type(v9) is int and type(inv) is int):  # fmt: skip
-        return False
+        return None
     if min(K, l1, l2, l3, used, v7, v8, v9, inv) < 0 or min(vs) < 0:
-        return False
+        return None
     if l1 > K or l3 != l1 + l2 or v9 != v7 + v8 or total != v9 or used != v9 + inv or used > l3 or l3 > K + l2:
-        return False
+        return None
     gap = l3 - used  # >= 0 here
     if gap and (gap >= 15 or gap >= 0.02 * l3):
-        return False
+        return None
     if K > 0 and l3 >= 0.98 * K:
-        return False
+        return None
     if used and inv >= 0.10 * used:
-        return False
+        return None
     if l3 and l2 >= 10 and l2 >= 0.10 * l3:
-        return False
-    return True
+        return None
+    return vs
 
 
 def w5_fires(total_voters: int, others: dict[str, int]) -> bool:

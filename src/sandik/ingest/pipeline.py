@@ -11,7 +11,9 @@ accepted official version of every box and race.
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 import random
 import time
 from collections.abc import Iterable, Iterator
@@ -21,11 +23,13 @@ from typing import Any
 import numpy as np
 
 from sandik.core.model import Election, Race
-from sandik.core.sheet import OFFICIAL, TallySheet, content_digest
+from sandik.core.sheet import OFFICIAL, TallySheet, clean_digest
 from sandik.core.tally import NB, LiveTally
-from sandik.core.validation import Issue, is_clean, validate, w5_fires
+from sandik.core.validation import Issue, clean_votes, validate, w5_fires
 from sandik.errors import FormatError, StoreError
-from sandik.store.repository import Store, now_iso
+from sandik.store import schema
+from sandik.store.repository import QUARANTINE_COLUMNS, SHEET_COLUMNS, Store, now_iso
+from sandik.store.sqlite_writer import SqliteWriter
 
 
 @dataclass(frozen=True)
@@ -89,32 +93,42 @@ Item = TallySheet | BadRow
 
 
 def build_tally(store: Store, election: Election) -> tuple[LiveTally, int]:
-    """A live tally rebuilt from the stored log (latest official version per box and race); returns it and the last seq."""
+    """A live tally rebuilt from the store (latest official version per box and race); returns it and the highest seq read."""
     tally = LiveTally(election)
-    latest: dict[tuple[str, str], tuple] = {}
-    last_seq = 0
-    for chunk in store.official_log(election.id):
-        for row in chunk:
-            latest[(row[1], row[2])] = row  # log order: a later version replaces an earlier one
-        last_seq = chunk[-1][0]
-    by_race: dict[str, list[tuple]] = {}
-    for row in latest.values():
-        by_race.setdefault(row[2], []).append(row)
     box_index = election.box_index
-    for rid, rows in by_race.items():
-        race = election.races[rid]
-        boxes = np.array([box_index[r[1]] for r in rows], dtype=np.int64)
-        vecs = np.empty((len(rows), NB + len(race.candidates)), dtype=np.int64)
+    last_seq = 0
+    for rid, box_text, versions, *cols, votes, top in store.official_counts(election.id):
+        race = election.races.get(rid)
+        if race is None:
+            raise StoreError(f"stored sheets name race {rid!r}, which election {election.id} does not define")
+        try:
+            boxes = np.array([box_index[b] for b in box_text.split("\x1f")], dtype=np.int64)
+        except KeyError as exc:
+            raise StoreError(f"race {rid}: stored sheets name box {exc.args[0]!r}, which election {election.id} does not define") from exc
+        n, width = len(boxes), NB + len(race.candidates)
+        vecs = np.empty((n, width), dtype=np.int64)
         vecs[:, 0] = 1
         vecs[:, 1] = election.box_registered[boxes]
-        # np.fromstring's text mode parses in C, ~6x faster than json here; the text comes from our own SQL.
-        flat = np.fromstring(",".join([r[3] for r in rows]), dtype=np.int64, sep=",")
-        if flat.size != len(rows) * (vecs.shape[1] - 2):
-            raise StoreError(f"race {rid}: stored vote counts do not match its {len(race.candidates)} candidates")
-        vecs[:, 2:] = flat.reshape(len(rows), vecs.shape[1] - 2)
+        for k, text in enumerate(cols):  # total voters, ballots used, valid, invalid, by law (core.tally.BASE)
+            vecs[:, 2 + k] = _ints(text, n, rid)
+        vecs[:, NB:] = _ints(votes.replace("[", "").replace("]", ""), n * len(race.candidates), rid).reshape(n, len(race.candidates))
+        version = _ints(versions, n, rid)
+        if n and version.max() > 1:  # corrections: keep each box's highest version
+            order = np.lexsort((version, boxes))
+            last = np.r_[boxes[order][1:] != boxes[order][:-1], True]
+            boxes, vecs = boxes[order[last]], vecs[order[last]]
         tally.load(rid, boxes, vecs)
+        last_seq = max(last_seq, int(top))
     tally.rebuild()
     return tally, last_seq
+
+
+def _ints(text: str, count: int, race_id: str) -> np.ndarray:
+    # np.fromstring's text mode parses in C, ~6x faster than json here; the text comes from our own SQL.
+    out = np.fromstring(text, dtype=np.int64, sep=",")
+    if out.size != count:
+        raise StoreError(f"race {race_id}: stored counts do not match its candidates ({out.size} numbers where {count} were expected)")
+    return out
 
 
 @dataclass
@@ -125,7 +139,7 @@ class _Prepared:
     rows: list[tuple]
     qrows: list[tuple]
     pending: dict[tuple[str, str, str], tuple[int, str, int]]
-    counted: dict[str, list[tuple[int, TallySheet]]]
+    counted: dict[str, tuple[list[int], list[list[int]]]]  # race -> (box indices, counted vectors as lists)
 
 
 class Ingestor:
@@ -145,14 +159,86 @@ class Ingestor:
         self.tally = tally
         self.version = store.max_seq(election_id)
         self.listeners: list = []  # callables(IngestReport) run after each acknowledged batch
+        self._writer: SqliteWriter | None = None
 
-    def submit(self, items: Iterable[Item], *, origin: str = "", submitted_by: str = "", batch_size: int = 5000) -> IngestReport:
+    def submit(self, items: Iterable[Item], *, origin: str = "", submitted_by: str = "", batch_size: int = 5000, pipeline: bool | None = None) -> IngestReport:
+        """Ingest ``items`` in batches of ``batch_size``; each batch is acknowledged (counted, reported) once durable.
+
+        ``pipeline``: write each batch from a child process while the next one is
+        checked (``store.sqlite_writer``). None chooses it for an SQLite file when
+        there are at least two batches of ``PIPELINE_MIN_BATCH`` sheets or more.
+        """
         report = IngestReport()
+        batches = _chunks(items, batch_size)
+        first = next(batches, None)
+        if first is None:
+            return report
+        second = next(batches, None)
+        if second is None:
+            return self._batch(first, origin, submitted_by, 0)
+        if pipeline is None:
+            pipeline = batch_size >= PIPELINE_MIN_BATCH
+        pipeline = pipeline and self.store.dialect == "sqlite" and bool(self.store.engine.url.database) and self.store.engine.url.database != ":memory:"
+        stream = itertools.chain([first, second], batches)
+        if pipeline:
+            return self._submit_pipelined(stream, origin, submitted_by)
         offset = 0
-        for batch in _chunks(items, batch_size):
+        for batch in stream:
             report.merge(self._batch(batch, origin, submitted_by, offset))
             offset += len(batch)
         return report
+
+    def close(self) -> None:
+        """Stop the writer process, if one was started."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _submit_pipelined(self, batches: Iterator[list[Item]], origin: str, submitted_by: str) -> IngestReport:
+        """Batch n is written by the child while batch n+1 is checked here.
+
+        Batch n+1 is checked against the versions batch n will create (its ``pending``),
+        so a correction in n+1 of a sheet in n gets the next version number. Nothing
+        is counted or acknowledged before its batch has committed. If batch n
+        conflicts with another writer, n and n+1 are redone the ordinary way.
+        """
+        if self._writer is None:
+            self._writer = SqliteWriter(str(self.store.engine.url.database), SHEET_COLUMNS, QUARANTINE_COLUMNS)
+        writer = self._writer
+        report = IngestReport()
+        offset = 0
+        flight: tuple[_Prepared, list[Item], int] | None = None
+        try:
+            for batch in batches:
+                prep = self._prepare(batch, origin, submitted_by, offset, ahead=flight[0].pending if flight else None)
+                if flight is not None:
+                    landed, flight = flight, None
+                    if not self._land(landed, report, origin, submitted_by):
+                        prep = self._prepare(batch, origin, submitted_by, offset)  # the heads were reloaded
+                writer.send(prep.rows, prep.qrows)
+                flight = (prep, batch, offset)
+                offset += len(batch)
+        finally:
+            # Whatever happened here, a batch the child holds may commit: count it if it does,
+            # so that the tally never falls behind the store.
+            if flight is not None:
+                self._land(flight, report, origin, submitted_by)
+        return report
+
+    def _land(self, flight: tuple[_Prepared, list[Item], int], report: IngestReport, origin: str, submitted_by: str) -> bool:
+        """Wait for the batch in flight; count it. False if it conflicted and was redone the ordinary way."""
+        prep, batch, offset = flight
+        try:
+            self._writer.result()  # type: ignore[union-attr]
+        except StoreError as exc:
+            if "conflicting sheet version" not in str(exc):
+                raise
+            self._resync()
+            report.merge(self._batch(batch, origin, submitted_by, offset))
+            return False
+        self._apply(prep)
+        report.merge(prep.report)
+        return True
 
     def _write(self, prep: _Prepared) -> None:
         self.store.append_sheets(prep.rows)
@@ -160,9 +246,8 @@ class Ingestor:
 
     def _apply(self, prep: _Prepared) -> None:
         self.heads.update(prep.pending)
-        races, reg = self.election.races, self.election.box_registered
-        for rid, group in prep.counted.items():
-            self.tally.apply_many(rid, [b for b, _ in group], _vectors(races[rid], group, reg))
+        for rid, (boxes, vecs) in prep.counted.items():
+            self.tally.apply_many(rid, boxes, np.array(vecs, dtype=np.int64))
         self.version += len(prep.rows)
         for cb in self.listeners:
             cb(prep.report)
@@ -197,95 +282,101 @@ class Ingestor:
             return prep.report
         raise AssertionError("unreachable")
 
-    def _prepare(self, items: list[Item], origin: str, submitted_by: str, offset: int) -> _Prepared:
+    def _prepare(self, items: list[Item], origin: str, submitted_by: str, offset: int, ahead: dict[tuple[str, str, str], tuple[int, str, int]] | None = None) -> _Prepared:
+        """Check a batch and build its rows. ``ahead``: versions a batch still in flight will create.
+
+        The hot loop of bulk ingest: written for few bytecodes per sheet (local counters,
+        the sheet's counts fetched in one ``attrgetter`` call), which is why it is long.
+        """
         e = self.election
+        eid = e.id
         rep = IngestReport(received=len(items))
         received_at = now_iso()
         qrows: list[tuple] = []
-
-        races, box_index, race_box_set, reg = e.races, e.box_index, e.race_box_set, e.box_registered_list
+        races, box_index, race_box_set, reg, box_races = e.races, e.box_index, e.race_box_set, e.box_registered_list, e.box_races
         pending: dict[tuple[str, str, str], tuple[int, str, int]] = {}
-        heads = self.heads
-        box_races = e.box_races
         rows: list[tuple] = []
-        counted: dict[str, list[tuple[int, TallySheet]]] = {}
+        counted: dict[str, tuple[list[int], list[list[int]]]] = {}
+        pending_get, ahead_get, heads_get = pending.get, (ahead or {}).get, self.heads.get
+        counts_of = _COUNTS
+        accepted = corrections = duplicates = 0
 
-        def head_of(k: tuple[str, str, str]) -> tuple[int, str, int] | None:
-            return pending.get(k) or heads.get(k)
-
-        for n, it in enumerate(items):
-            if isinstance(it, BadRow):
-                where = _where(origin, offset + n)
-                rep.quarantined += 1
-                err = {"rule": "E1" if it.error.field else "FORMAT", "severity": "error", "message": str(it.error), "field": it.error.field}
-                qrows.append((e.id, received_at, submitted_by, it.origin or where, it.box_id, it.race_id, None, it.raw, json.dumps([err], ensure_ascii=False)))
-                rep.rejections.append(Rejection(it.origin or where, it.box_id, it.race_id, [str(it.error)], [err["rule"]]))
+        for n, s in enumerate(items):
+            if isinstance(s, BadRow):
+                self._quarantine_bad_row(s, rep, qrows, received_at, submitted_by, _where(origin, offset + n))
                 continue
-            s = it
-            key = (s.box_id, s.race_id, s.source)
-            head = head_of(key)
-            race = races.get(s.race_id)
-            b = box_index.get(s.box_id)
-            clean = race is not None and b is not None and b in race_box_set[s.race_id] and is_clean(s, race, reg[b])
-            if clean:
-                # the votes in the race's candidate order: what is stored, and what the hash covers
-                votes = s.votes
-                vtext = ",".join(map(str, votes.values() if list(votes) == race.candidate_ids else map(votes.__getitem__, race.candidate_ids)))  # type: ignore[union-attr]
-                h = content_digest(s, vtext)
+            box_id, race_id, source = s.box_id, s.race_id, s.source
+            key = (box_id, race_id, source)
+            head = pending_get(key) or ahead_get(key) or heads_get(key)
+            race = races.get(race_id)
+            b = box_index.get(box_id)
+            vs = clean_votes(s, race, reg[b]) if race is not None and b is not None and b in race_box_set[race_id] else None
+            if vs is not None:
+                # the votes in the race's candidate order: what is stored, counted, and hashed
+                vtext = ",".join(map(str, vs))
+                h = clean_digest(s, vtext)
             else:
                 vtext = ""
                 h = s.content_hash(race.candidate_index if race is not None and s.votes.keys() == race.candidate_index.keys() else None)
             if head is not None and head[1] == h:
-                rep.duplicates += 1
+                duplicates += 1
                 continue
             others: dict[str, int] = {}
-            if b is not None and s.source == OFFICIAL:
+            if b is not None and source == OFFICIAL:
                 for rid in box_races[b]:
-                    if rid != s.race_id:
-                        oh = head_of((s.box_id, rid, OFFICIAL))
+                    if rid != race_id:
+                        okey = (box_id, rid, OFFICIAL)
+                        oh = pending_get(okey) or ahead_get(okey) or heads_get(okey)
                         if oh is not None:
                             others[rid] = oh[2]
-            issues: list[Issue] = []
-            if not clean or (others and w5_fires(s.total_voters, others)):
+            warnings = "[]"
+            if vs is None or (others and w5_fires(s.total_voters, others)):
                 issues = validate(s, e, other_race_voters=others)
                 errors = [i for i in issues if i.severity == "error"]
                 if errors:
                     where = _where(origin, offset + n)
                     rep.quarantined += 1
-                    qrows.append((e.id, received_at, s.submitted_by or submitted_by, where, s.box_id, s.race_id, s.source, _raw(s), json.dumps([i.to_dict() for i in issues], ensure_ascii=False)))
-                    rep.rejections.append(Rejection(where, s.box_id, s.race_id, [i.message for i in errors], [i.rule for i in errors]))
+                    qrows.append((eid, received_at, s.submitted_by or submitted_by, where, box_id, race_id, source, _raw(s), json.dumps([i.to_dict() for i in issues], ensure_ascii=False)))
+                    rep.rejections.append(Rejection(where, box_id, race_id, [i.message for i in errors], [i.rule for i in errors]))
                     continue
-                rep.with_warnings += 1
-                rep.warnings.extend(issues)
-            race = races[s.race_id]  # a sheet that passed validate has a known race
-            version = head[0] + 1 if head else 1
-            if head:
-                rep.corrections += 1
-            if not vtext:
-                vtext = ",".join([str(s.votes[c]) for c in race.candidate_index])
-            rows.append(
-                (
-                    e.id, s.box_id, s.race_id, s.source, version, h,
-                    s.registered, s.voted_listed, s.voted_by_law, s.total_voters, s.ballots_used,
-                    s.valid_unchallenged, s.valid_challenged, s.valid, s.invalid,
-                    s.envelopes_out, s.envelopes_destroyed, s.envelopes_received, s.envelopes_unused, s.ballots_received, s.ballots_unused,
-                    "[" + vtext + "]",
-                    json.dumps([i.rule for i in issues]) if issues else "[]",
-                    s.submitted_by or submitted_by,
-                    s.submitted_at.isoformat() if s.submitted_at else None,
-                    received_at, s.reason, s.image_ref, s.image_sha256,
-                )
-            )  # fmt: skip
-            pending[key] = (version, h, s.total_voters)
-            rep.accepted += 1
-            if s.source == OFFICIAL:
-                counted.setdefault(s.race_id, []).append((b, s))  # type: ignore[arg-type]
+                if issues:
+                    rep.with_warnings += 1
+                    rep.warnings.extend(issues)
+                    warnings = json.dumps([i.rule for i in issues])
+                race = races[race_id]  # a sheet that passed validate has a known race
+                if vs is None:
+                    vs = [s.votes[c] for c in race.candidate_ids]
+                    vtext = ",".join(map(str, vs))
+            if head is None:
+                version = 1
+            else:
+                version = head[0] + 1
+                corrections += 1
+            counts = counts_of(s)  # COUNT_COLUMNS then OPTIONAL_COLUMNS, as in SHEET_COLUMNS
+            at = s.submitted_at
+            rows.append((eid, box_id, race_id, source, version, h, *counts, "[" + vtext + "]", warnings, s.submitted_by or submitted_by, at.isoformat() if at else None, received_at, s.reason, s.image_ref, s.image_sha256))
+            pending[key] = (version, h, counts[3])
+            accepted += 1
+            if source == OFFICIAL:
+                group = counted.get(race_id)
+                if group is None:
+                    group = counted[race_id] = ([], [])
+                group[0].append(b)  # type: ignore[arg-type]
+                # core.tally.BASE: opened, registered (box list), total voters, ballots used, valid, invalid, by law
+                group[1].append([1, reg[b], counts[3], counts[4], counts[7], counts[8], counts[2], *vs])  # type: ignore[index]
+        rep.accepted, rep.corrections, rep.duplicates = accepted, corrections, duplicates
         return _Prepared(rep, rows, qrows, pending, counted)
 
-
+    def _quarantine_bad_row(self, it: BadRow, rep: IngestReport, qrows: list[tuple], received_at: str, submitted_by: str, where: str) -> None:
+        rep.quarantined += 1
+        err = {"rule": "E1" if it.error.field else "FORMAT", "severity": "error", "message": str(it.error), "field": it.error.field}
+        qrows.append((self.election.id, received_at, submitted_by, it.origin or where, it.box_id, it.race_id, None, it.raw, json.dumps([err], ensure_ascii=False)))
+        rep.rejections.append(Rejection(it.origin or where, it.box_id, it.race_id, [str(it.error)], [err["rule"]]))
 
 
 _RETRIES = 10
+_COUNTS = operator.attrgetter(*schema.COUNT_COLUMNS, *schema.OPTIONAL_COLUMNS)
+PIPELINE_MIN_BATCH = 2000  # below this, starting a writer process costs more than it saves
 
 
 def _where(origin: str, index: int) -> str:
@@ -301,15 +392,6 @@ def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
             batch = []
     if batch:
         yield batch
-
-
-def _vectors(race: Race, group: list[tuple[int, TallySheet]], registered: np.ndarray) -> np.ndarray:
-    """The counted vectors (see core.tally.BASE) of a race's accepted official sheets."""
-    v = np.empty((len(group), NB + len(race.candidates)), dtype=np.int64)
-    v[:, :NB] = [(1, registered[b], s.total_voters, s.ballots_used, s.valid, s.invalid, s.voted_by_law) for b, s in group]
-    cids = list(race.candidate_index)
-    v[:, NB:] = [[s.votes[c] for c in cids] for _, s in group]
-    return v
 
 
 def _raw(s: TallySheet) -> str:

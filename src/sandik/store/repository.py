@@ -264,6 +264,34 @@ class Store:
             finally:
                 cur.close()
 
+    def official_counts(self, election_id: str) -> list[tuple]:
+        """Every official sheet version, one row per race, aggregated by the database.
+
+        Rows are (race, box ids joined by chr(31), versions, total voters, ballots used,
+        valid, invalid, voters by law, votes lists, highest seq), each list a comma-separated
+        text in one common order within the race (votes as "[a,b],[c,d]"). Superseded
+        versions are included: the caller keeps each box's highest version. Why this
+        shape: rebuilding a national night reads ~340,000 rows, and letting the database
+        join them per race keeps the per-row work in C (about 3x faster than a cursor).
+        One statement, so one snapshot: the highest seq is that of the rows returned.
+        """
+        if self.dialect == "sqlite":
+            agg, sep, num = "group_concat({})", "char(31)", "{}"
+            where = "+election_id = ?"  # '+': a plain table scan beats visiting rows through the unique index
+        else:
+            agg, sep, num = "string_agg({}, ',')", "chr(31)", "{}::text"
+            where = "election_id = %s"
+        cols = [agg.format(num.format(c)) for c in ("version", "total_voters", "ballots_used", "valid", "invalid", "voted_by_law")]
+        box_agg = f"group_concat(box_id, {sep})" if self.dialect == "sqlite" else f"string_agg(box_id, {sep})"
+        sql = f"SELECT race_id, {box_agg}, {', '.join(cols)}, {agg.format('votes')}, max(seq) FROM sheets WHERE {where} AND source = 'official' GROUP BY race_id"
+        with self.engine.connect() as conn:
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cur.execute(sql, (election_id,))
+                return list(cur.fetchall())
+            finally:
+                cur.close()
+
     def max_seq(self, election_id: str) -> int:
         with self.engine.connect() as conn:
             v = conn.execute(text("SELECT max(seq) FROM sheets WHERE election_id = :e"), {"e": election_id}).scalar()
