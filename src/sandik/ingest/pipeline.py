@@ -188,6 +188,36 @@ class Ingestor:
             offset += len(batch)
         return report
 
+    def submit_group(self, jobs: list[tuple[list[Item], str, str]]) -> list[IngestReport]:
+        """Several submissions (items, origin, submitted_by) stored in ONE durable transaction: a report each.
+
+        Group commit: when requests queue up, one lock, one write and one commit
+        serve them all. Each job is checked against the versions the jobs before it
+        create, exactly as if they had been submitted one after the other; each
+        job's sheets are counted and acknowledged (its listeners run) only after the
+        whole group has committed. Every job must fit in one batch.
+        """
+        for attempt in range(_RETRIES):
+            preps: list[_Prepared] = []
+            ahead: dict[tuple[str, str, str], tuple[int, str, int]] = {}
+            for items, origin, submitted_by in jobs:
+                prep = self._prepare(items, origin, submitted_by, 0, ahead=ahead)
+                ahead = {**ahead, **prep.pending} if ahead else prep.pending
+                preps.append(prep)
+            group = _Prepared(IngestReport(), [r for p in preps for r in p.rows], [q for p in preps for q in p.qrows], ahead, {})
+            try:
+                self._write(group)
+            except StoreError:
+                self._resync()
+                if attempt == _RETRIES - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+                continue
+            for prep in preps:
+                self._apply(prep)
+            return [p.report for p in preps]
+        raise AssertionError("unreachable")
+
     def close(self) -> None:
         """Stop the writer process, if one was started."""
         if self._writer is not None:

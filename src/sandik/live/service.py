@@ -81,6 +81,17 @@ class _RecordingTally:
         return getattr(self.real, name)
 
 
+GROUP_SHEETS = 5000  # at most this many sheets in one group commit; a bigger request is stored on its own, in batches
+
+
+@dataclass
+class _IngestJob:
+    items: list[Item]
+    origin: str
+    submitted_by: str
+    future: Future[IngestReport]
+
+
 class _LogIngestor(Ingestor):
     """The service's ingestor: notes the seqs its writes got; after a conflict it brings
     its heads up from the log (cheap) instead of rebuilding everything (``Ingestor._resync``)."""
@@ -164,6 +175,13 @@ class LiveService:
             job = self._queue.get()
             if job is None:
                 return
+            if isinstance(job, _IngestJob):
+                group = [job]
+                self._gather(group)
+                group = [j for j in group if j.future.set_running_or_notify_cancel()]
+                if group:
+                    self._ingest_jobs(group)
+                continue
             fn, fut = job
             if not fut.set_running_or_notify_cancel():
                 continue
@@ -172,19 +190,48 @@ class LiveService:
             except BaseException as exc:  # handed to the waiting request, not lost
                 fut.set_exception(exc)
 
+    def _gather(self, group: list[_IngestJob]) -> None:
+        """Add the ingest jobs queued right behind the first (group commit), up to GROUP_SHEETS sheets.
+
+        Stops at the first job of another kind (a catch-up), so that jobs still run in queue order.
+        """
+        n = len(group[0].items)
+        while n < GROUP_SHEETS:
+            try:
+                nxt = self._queue.queue[0]  # peek: Queue has no public peek; we are its only consumer
+            except IndexError:
+                return
+            if not isinstance(nxt, _IngestJob) or n + len(nxt.items) > GROUP_SHEETS:
+                return
+            group.append(self._queue.get_nowait())
+            n += len(nxt.items)
+
+    def _ingest_jobs(self, group: list[_IngestJob]) -> None:
+        try:
+            reports = self._ingest([(j.items, j.origin, j.submitted_by) for j in group])
+        except BaseException as exc:  # handed to every waiting request, not lost
+            for j in group:
+                j.future.set_exception(exc)
+            return
+        for j, rep in zip(group, reports):
+            j.future.set_result(rep)
+
     def submit(self, items: Iterable[Item], *, origin: str = "", submitted_by: str = "") -> Future[IngestReport]:
-        """Queue sheets for the writer; the future resolves to the ingest report once they are durable and counted."""
-        batch = list(items)
-        fut: Future[IngestReport] = Future()
+        """Queue sheets for the writer; the future resolves to the ingest report once they are durable and counted.
+
+        Submissions that queue up while the writer is busy are stored together in one
+        transaction (``Ingestor.submit_group``), each with its own report.
+        """
+        job = _IngestJob(list(items), origin, submitted_by, Future())
         if self._thread is None:
             self.start()
-        self._queue.put((lambda: self._ingest(batch, origin, submitted_by), fut))
-        return fut
+        self._queue.put(job)
+        return job.future
 
     def submit_sync(self, items: Iterable[Item], *, origin: str = "", submitted_by: str = "") -> IngestReport:
         return self.submit(items, origin=origin, submitted_by=submitted_by).result()
 
-    def _ingest(self, items: list[Item], origin: str, submitted_by: str) -> IngestReport:
+    def _ingest(self, jobs: list[tuple[list[Item], str, str]]) -> list[IngestReport]:
         # Parse, validate and store without the readers' lock (that is most of the time);
         # the tally updates are recorded meanwhile and applied under the lock in one short
         # step, so a snapshot never sees half a batch and readers never wait for the disk.
@@ -195,7 +242,11 @@ class LiveService:
         ing.tally = rec  # type: ignore[assignment]
         log: list[tuple] = []
         try:
-            report = ing.submit(items, origin=origin, submitted_by=submitted_by)
+            if len(jobs) == 1 and len(jobs[0][0]) > GROUP_SHEETS:
+                items, origin, submitted_by = jobs[0]
+                reports = [ing.submit(items, origin=origin, submitted_by=submitted_by, pipeline=False)]
+            else:
+                reports = ing.submit_group(jobs)
         finally:
             ing.tally = real
             # Our rows got seqs (top - written, top] unless another process wrote in
@@ -216,18 +267,18 @@ class LiveService:
                     self.updated_at = datetime.now(UTC).isoformat(timespec="seconds")
                     self.accepted_at = time.time()
         if self.version == before:
-            return report
-        change = self._change(items, report, before, self.version)
+            return reports
+        change = self._change([it for j in jobs for it in j[0]], [r for rep in reports for r in rep.rejections], before, self.version)
         if lraces:
             change = Change(change.before, change.after, change.at, change.races | lraces, change.areas | lareas)
         self._changes.append(change)
         for cb in self.listeners:
             cb(self, change)
-        return report
+        return reports
 
-    def _change(self, items: list[Item], report: IngestReport, before: int, after: int) -> Change:
+    def _change(self, items: list[Item], rejections: list[Any], before: int, after: int) -> Change:
         e = self.election
-        refused = {(r.box_id, r.race_id) for r in report.rejections}
+        refused = {(r.box_id, r.race_id) for r in rejections}
         races: set[str] = set()
         areas: set[str] = set()
         for it in items:
