@@ -91,12 +91,23 @@ function esc(s) {
 
 // --- data -----------------------------------------------------------------------
 const etags = new Map(); // path -> {etag, data}
-async function api(path) {
+// The highest data version this page has seen. Sent with every request so that, behind a load
+// balancer, a process that has not yet counted it waits (or answers 503) instead of showing
+// older figures than the page already showed (live/follow.py).
+let seenVersion = 0;
+async function api(path, attempt = 0) {
   const prev = etags.get(path);
   const headers = prev ? { "If-None-Match": prev.etag } : {};
+  if (seenVersion) headers["X-Sandik-Min-Version"] = String(seenVersion);
   const r = await fetch(path, { headers });
+  const v = Number(r.headers.get("X-Sandik-Version"));
+  if (v > seenVersion) seenVersion = v;
   if (r.status === 304 && prev) return prev.data;
   const data = await r.json();
+  if (r.status === 503 && data.error && data.error.code === "behind" && attempt < 3) {
+    await new Promise((ok) => setTimeout(ok, 1000 * (Number(r.headers.get("Retry-After")) || 1)));
+    return api(path, attempt + 1);
+  }
   if (!r.ok) {
     const err = new Error((data.error && data.error.message) || r.statusText);
     err.status = r.status;
@@ -188,10 +199,29 @@ const EXTRA_HOOKS = {};
 async function hook(name, ...args) {
   if (EXTRA_HOOKS[name]) await EXTRA_HOOKS[name](...args);
 }
+// A live redraw replaces the page's elements: remember which one had the keyboard focus
+// (by what identifies it: a map area, an id, a link) and give the focus back to its successor.
+function focusKey(el, m) {
+  if (!el || el === m || !m.contains(el)) return null;
+  if (el.dataset && el.dataset.area) return `${el.tagName.toLowerCase()}[data-area="${CSS.escape(el.dataset.area)}"]`;
+  if (el.id) return `#${CSS.escape(el.id)}`;
+  const href = el.getAttribute("href");
+  if (href) return `${el.tagName.toLowerCase()}[href="${CSS.escape(href)}"]`;
+  return null;
+}
 async function route(live = false) {
   const h = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
   const [kind, a, b] = h.split("/");
   const m = main();
+  const keep = live ? focusKey(document.activeElement, m) : null;
+  // Restore as soon as the new elements are in (a microtask after the page's innerHTML),
+  // not only once the page's awaited additions are done: no moment without the focus.
+  const refocus = () => {
+    const el = keep && m.querySelector(keep);
+    if (el && document.activeElement !== el) el.focus({ preventScroll: true });
+  };
+  const watch = keep ? new MutationObserver(refocus) : null;
+  if (watch) watch.observe(m, { childList: true });
   try {
     if (!kind) await home(m, live);
     else if (kind === "area") await areaPage(m, a, live);
@@ -201,9 +231,12 @@ async function route(live = false) {
     else await home(m, live);
     m.setAttribute("aria-busy", "false");
     document.body.dataset.page = kind || "home";
+    refocus();
   } catch (e) {
     m.innerHTML = `<div class="error" role="alert"><h1>${esc(e.status === 404 ? t("notFound") : t("error"))}</h1><p>${esc(e.message)}</p><p><a href="#/">${esc(t("home"))}</a></p></div>`;
     m.setAttribute("aria-busy", "false");
+  } finally {
+    if (watch) watch.disconnect();
   }
 }
 function crumbs(items) {
