@@ -18,8 +18,8 @@ from rich.table import Table
 from sandik.formats.sheet_files import read_sheets
 from sandik.ingest.pipeline import BadRow
 from sandik.observers import service
-from sandik.core.forensics.table import from_sheets
-from sandik.observers.forensics_store import fingerprint_for_table, fingerprint_page, forensics_report, pvt_report, report_for_table
+# The forensics modules pull in scipy (~0.7 s): imported by the commands that use them, so
+# that every other command (and `sandik --help`) starts without paying for it.
 from sandik.store.repository import ENV_DB, open_store
 
 out = Console(highlight=False)
@@ -49,12 +49,17 @@ def forensics_cmd(tier: str, limit: int | None, as_json: bool, fp_out: str | Non
 
         ds = registry.get(dataset, path)
         election = ds.elections()[-1]
+        from sandik.core.forensics.table import from_sheets
+        from sandik.observers.forensics_store import fingerprint_for_table, report_for_table
+
         tab = from_sheets(election, [t.sheet for t in ds.night(election, 2024)])
         rep = report_for_table(tab, min_tier=tier, limit=limit)
         page = fingerprint_for_table(tab) if fp_out else None
         eid = election.id
     else:
         st, eid = _open(db, election_id)
+        from sandik.observers.forensics_store import fingerprint_page, forensics_report
+
         rep = forensics_report(st, eid, min_tier=tier, limit=limit)  # type: ignore[arg-type]
         page = fingerprint_page(st, eid) if fp_out else None  # type: ignore[arg-type]
     if fp_out and page is not None:
@@ -210,6 +215,8 @@ def box_cmd(box_id: str, election_id: str | None, db: str) -> None:
 def pvt_cmd(race_id: str, org: str, n: int, seed: int, strata: str, as_json: bool, election_id: str | None, db: str) -> None:
     """Sample check: ratio estimates with 99% intervals from confirmed copies; alert if the official result falls outside."""
     st, eid = _open(db, election_id)
+    from sandik.observers.forensics_store import pvt_report
+
     rep = pvt_report(st, eid, race_id, org, n=n, seed=seed, strata=strata)  # type: ignore[arg-type]
     if as_json:
         sys.stdout.write(json.dumps(rep, ensure_ascii=False) + "\n")
