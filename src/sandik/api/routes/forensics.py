@@ -191,7 +191,8 @@ async def observer_entries(request: Request, election_id: str) -> dict[str, Any]
         if other:
             raise ApiError(403, "forbidden", f"an observer of {org!r} cannot enter copies for {', '.join(other)}", org=org)
         detail.update(org=org, entries=len(items))
-        rep = await asyncio.to_thread(service.add_entries, svc.store, eid, org, tok.name, items, k=CONFIRM_K)  # type: ignore[arg-type]
+        # Confirmed copies go through the live writer, like every other write of this process.
+        rep = await asyncio.to_thread(service.add_entries, svc.store, eid, org, tok.name, items, k=CONFIRM_K, ingest=lambda xs, origin, by: svc.submit_sync(xs, origin=origin, submitted_by=by))  # type: ignore[arg-type]
         if rep.ingested:
             await _synced(svc, now=True)
         cache_for(svc).bump()
