@@ -101,6 +101,8 @@ class ProjectionWorker:
         self.last_pass_seconds: float | None = None
         self.frames_note: str | None = None
         self._prior_at = time.monotonic()
+        self._latest_calls: dict[str, race_calls.CallRecord] = {}
+        self._calls_seen = 0  # the highest race_calls id read into _latest_calls
 
     # --- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -245,9 +247,12 @@ class ProjectionWorker:
     def _record(self, out: dict[str, Any]) -> list[dict[str, Any]]:
         """Log new automatic calls; an admin's latest word on a race is never overridden by the model."""
         e = self.svc.election
-        latest: dict[str, race_calls.CallRecord] = {}
-        for rec in race_calls.history(self.svc.store, e.id):
+        # Each race's latest call, kept between passes: only rows added since (by this worker, an
+        # admin, another process) are read, not the whole history once per chunk of races.
+        latest = self._latest_calls
+        for rec in race_calls.history(self.svc.store, e.id, after_id=self._calls_seen):
             latest[rec.race_id] = rec
+            self._calls_seen = rec.id
         new: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
         for rid, oc in out.items():
@@ -270,7 +275,11 @@ class ProjectionWorker:
             with self.svc.store.engine.begin() as conn:
                 conn.execute(schema.race_calls.insert(), rows)
             ids = {r["race_id"] for r in rows}
-            new = [r.to_dict() for r in race_calls.history(self.svc.store, e.id) if r.race_id in ids and r.actor == MODEL_ACTOR][-len(rows) :]
+            added = race_calls.history(self.svc.store, e.id, after_id=self._calls_seen)
+            for rec in added:
+                latest[rec.race_id] = rec
+                self._calls_seen = rec.id
+            new = [r.to_dict() for r in added if r.race_id in ids and r.actor == MODEL_ACTOR][-len(rows) :]
         return new
 
     def wait_for(self, tally_version: int, timeout: float = 30.0) -> bool:

@@ -93,11 +93,14 @@ def record(
     return CallRecord(id=int(new_id), **{**row, "model": model or {}})  # type: ignore[arg-type]
 
 
-def history(store: Store, election_id: str, race_id: str | None = None) -> list[CallRecord]:
+def history(store: Store, election_id: str, race_id: str | None = None, *, after_id: int = 0) -> list[CallRecord]:
+    """Calls and withdrawals in the order they were made (only those after ``after_id``, if given)."""
     t = schema.race_calls
     q = select(t).where(t.c.election_id == election_id)
     if race_id:
         q = q.where(t.c.race_id == race_id)
+    if after_id:
+        q = q.where(t.c.id > after_id)
     with store.engine.connect() as conn:
         rows = conn.execute(q.order_by(t.c.id)).mappings().all()
     return [
