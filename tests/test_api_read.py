@@ -242,3 +242,33 @@ def test_hot_path_serves_the_same_bytes_until_the_version_changes(api):
     _post(client, _admin(store), [sheet(cur, "x.01:metro", int(cur.race_boxes["x.01:metro"][0]))])
     fresh = client.get(url)  # new version: through FastAPI again, rebuilt
     assert fresh.json()["result"]["boxes_opened"] == 1 and fresh.headers["x-sandik-version"] == "1"
+
+
+def test_under_a_stream_of_writes_readers_get_the_last_snapshot_at_once_unless_they_ask_for_more(api):
+    """Stale while revalidating: during a stream of writes a hot read is answered from the
+    previous snapshot (saying its version) while the new one is built; X-Sandik-Min-Version waits."""
+    import random
+    import time
+
+    from tests.factories import make_sheet
+
+    client, store, cur = api
+    url = f"{E}/races/x.01:metro/results"
+    assert client.get(url).headers["x-sandik-version"] == "0"  # the URL is now on the hot path
+    svc = client.app.state.sandik.registry.get(cur.id)
+    rng = random.Random(8)
+    boxes = cur.race_boxes["x.01:metro"].tolist()
+    for i in range(8):  # eight changes within a second (first sheets, then corrections): a stream
+        svc.submit_sync([make_sheet(cur, "x.01:metro", boxes[i % len(boxes)], rng)])
+    assert svc.version == 8 and svc.writes_streaming()
+    r = client.get(url)
+    assert r.status_code == 200 and r.headers["x-sandik-version"] == "0"  # the previous snapshot, at once
+    # ... whose rebuild has started: soon the same URL answers with the new version.
+    end = time.monotonic() + 30
+    while client.get(url).headers["x-sandik-version"] != "8":
+        assert time.monotonic() < end
+        time.sleep(0.01)
+    svc.submit_sync([make_sheet(cur, "x.01:metro", boxes[0], rng)])
+    fresh = client.get(url, headers={"X-Sandik-Min-Version": "9"})
+    assert fresh.headers["x-sandik-version"] == "9"
+    assert fresh.json()["result"]["valid"] == sum(int(svc.tally.box_row("x.01:metro", b)[4]) for b in boxes)

@@ -10,6 +10,7 @@ FastAPI, which rebuilds the snapshot and records the URL again.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sandik.api.deps import AppState
@@ -24,14 +25,31 @@ async def try_hot(state: AppState | None, scope: Scope, send: Any) -> bool:
     hit = state.hot.get((scope["path"], scope.get("query_string", b"")))
     if hit is None:
         return False
-    svc, key, media_type, extra, _build = hit
+    svc, key, media_type, extra, build = hit
     snap = svc._cache.get(key)
-    # While the snapshot of a new version is being built, the previous one is served
-    # (its ETag and version header say which it is): no stampede on the writer's lock.
-    if snap is None or not (snap.version == svc.version or key in svc._building):
+    if snap is None:
         return False
+    if snap.version != svc.version and key not in svc._building:
+        if not svc.writes_streaming():
+            return False  # a lone write: the route builds the new snapshot and this reader waits for it
+        # Stale while revalidating: under a stream of writes the version moves every few tens
+        # of ms, and making readers wait for each rebuild is what made read p99 long. The new
+        # snapshot is built on a worker thread and this request gets the previous one at once
+        # (its ETag and version header say which it is). A client that must see at least
+        # version v sends X-Sandik-Min-Version (live/follow.py gate): it waits for it.
+        svc._building.add(key)
+        asyncio.get_running_loop().run_in_executor(None, _rebuild, svc, key, build)
     await HotPath._send(scope, send, snap, media_type, extra)
     return True
+
+
+def _rebuild(svc: Any, key: str, build: Any) -> None:
+    try:
+        svc.cached(key, build)
+    except Exception:  # the next request that falls through to the route reports the error
+        pass
+    finally:
+        svc._building.discard(key)
 
 
 class HotPath:

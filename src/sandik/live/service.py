@@ -81,6 +81,7 @@ class _RecordingTally:
         return getattr(self.real, name)
 
 
+STREAM_WINDOW, STREAM_CHANGES = 1.0, 8  # a stream of writes: 8 changes within a second (LiveService.writes_streaming)
 GROUP_SHEETS = 5000  # at most this many sheets in one group commit; a bigger request is stored on its own, in batches
 
 
@@ -129,6 +130,7 @@ class LiveService:
         self._cache: dict[str, Snapshot] = {}
         self._building: set[str] = set()  # keys being rebuilt for a new version: their old bytes may be served meanwhile
         self._changes: deque[Change] = deque(maxlen=CHANGE_LOG)
+        self._change_times: deque[float] = deque(maxlen=STREAM_CHANGES)  # monotonic times of the last changes
         self._previous: dict[str, RaceResult] | None = None
         self._previous_loaded = False
         self.listeners: list[Callable[[LiveService, Change], None]] = []  # run on the writer thread after each write
@@ -272,6 +274,7 @@ class LiveService:
         if lraces:
             change = Change(change.before, change.after, change.at, change.races | lraces, change.areas | lareas)
         self._changes.append(change)
+        self._change_times.append(time.monotonic())
         for cb in self.listeners:
             cb(self, change)
         return reports
@@ -347,6 +350,7 @@ class LiveService:
         if self.version != before:
             change = Change(before, self.version, self.accepted_at, frozenset(races), frozenset(areas))
             self._changes.append(change)
+            self._change_times.append(time.monotonic())
             for cb in self.listeners:
                 cb(self, change)
         return sum(1 for r in rows if r[3] == OFFICIAL)
@@ -402,6 +406,17 @@ class LiveService:
                     self._previous = None
             self._previous_loaded = True
         return self._previous
+
+    def writes_streaming(self, window: float = STREAM_WINDOW) -> bool:
+        """True while sheets keep arriving: the last STREAM_CHANGES changes within ``window`` seconds, the last one just now.
+
+        Readers are then served the latest built snapshot while the next one is built
+        (``api.hotpath``): any answer is one write behind a moment later anyway. After a
+        few writes (a clerk's upload and corrections) the first read waits for the new
+        snapshot instead: they read their writes.
+        """
+        t = self._change_times
+        return len(t) == STREAM_CHANGES and t[-1] - t[0] < window and time.monotonic() - t[-1] < window
 
     def cached(self, key: str, build: Callable[[], Any]) -> Snapshot:
         """The serialised value of ``build()`` for the current version; built at most once per version and key."""

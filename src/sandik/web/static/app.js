@@ -162,6 +162,9 @@ function connect() {
     setLive("live");
     const d = JSON.parse(ev.data);
     setHeader(d);
+    // Refetches for this frame must show at least its version (the server may otherwise
+    // answer from the previous snapshot while it builds the new one).
+    if (d.version > seenVersion) seenVersion = d.version;
     if (d.version !== version) {
       version = d.version;
       document.body.dataset.version = version;
