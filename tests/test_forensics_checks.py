@@ -230,3 +230,70 @@ def test_evaluation_on_a_synthetic_election_detects_entry_errors():
         assert r["per_tier"]["high"]["false_flag"] <= 0.01
     # swaps of two clearly different counts are seen at some tier more often than not
     assert by["swap"]["per_tier"]["low"]["detected_material"] > 0.5
+
+
+@pytest.fixture(scope="module")
+def two_races():
+    e, sheets = sibling_election(5, metro=True)
+    return e, sheets, from_sheets(e, sheets)
+
+
+def test_clean_two_race_election_has_no_cross_race_swap(two_races):
+    _, _, tab = two_races
+    ch = run_checks(tab)
+    assert not ch.signal_masks()["cross_race_swap"].any()
+    assert (ch.tier_rank() == 0).sum() == 0
+
+
+def test_cross_race_swap_flags_the_swapped_sheet_not_its_partner(two_races):
+    e, sheets, _ = two_races
+    # A district sheet whose A-B swap the neighbours alone would not call (boxes differ by street here).
+    rng = random.Random(3)
+    cands = [s for s in sheets if s.race_id != "x.01:metro" and s.votes["A"] - s.votes["B"] >= 60 and s.votes["B"] >= 30]
+    found = 0
+    for s in rng.sample(cands, 8):
+        v = dict(s.votes)
+        v["A"], v["B"] = v["B"], v["A"]
+        bad = [replace(x, votes=v) if x is s else x for x in sheets]
+        ch = run_checks(from_sheets(e, bad))
+        i = _row(ch.table, s.box_id)
+        j = int(np.flatnonzero((ch.table.box == ch.table.box[i]) & (np.arange(len(ch.table)) != i))[0])
+        assert ch.table.race_id(j) == "x.01:metro"
+        assert not ch.signal_masks()["cross_race_swap"][j]  # the clean partner is never blamed
+        if ch.xr_pair[i, 0] >= 0:
+            found += 1
+            assert sorted(ch.xr_pair[i].tolist()) == [0, 1]
+            fl = ch.flag(i)
+            assert "cross_race_swap" in [x.name for x in fl.signals]
+    assert found >= 7, found
+
+
+def test_cross_race_signature_sees_more_swaps_than_the_neighbours(two_races):
+    """Where boxes differ beyond the binomial but a box's two races agree, the other race is the sharper reference."""
+    _, _, tab = two_races
+    bad, inj = inject(tab, "swap", 0.05, 1)
+    ch = run_checks(bad)
+    m = ch.signal_masks()
+    big = np.abs(inj.delta_margin) >= 0.3 * tab.col("valid")[inj.rows]
+    xr = m["cross_race_swap"][inj.rows][big].mean()
+    nb = m["swapped_candidates"][inj.rows][big].mean()
+    assert xr >= 0.6 and xr >= nb + 0.25
+    untouched = np.setdiff1d(np.arange(len(tab)), inj.rows)
+    assert m["cross_race_swap"][untouched].sum() <= 1
+
+
+def test_implausible_voters_by_law_catch_a_balanced_tenfold_count(clean):
+    """A count raised tenfold with voters added to match needs more voters than the list has: high tier, whatever the neighbours say."""
+    e, sheets, ch0 = clean
+    tab = from_sheets(e, sheets)
+    assert not ch0.signal_masks()["implausible_by_law"].any()
+    bad, inj = inject(tab, "magnitude", 0.05, 3, mode="balanced")
+    ch = run_checks(bad)
+    up = bad.votes[inj.rows].sum(axis=1) > tab.votes[inj.rows].sum(axis=1)
+    assert up.sum() >= 5
+    sig = ch.signal_masks()["implausible_by_law"]
+    assert sig[inj.rows][up].all() and not sig[inj.rows][~up].any()
+    assert (ch.tier_rank()[inj.rows][up] == 0).all()
+    i = int(inj.rows[up][0])
+    s = next(x for x in ch.flag(i).signals if x.name == "implausible_by_law")
+    assert s.tier == "high" and s.value == bad.col("voted_by_law")[i] >= s.threshold

@@ -10,9 +10,16 @@ Signals (tier in brackets; thresholds in :class:`Thresholds`; docs/forensics.md 
 * ``arithmetic:E1..E8`` [high] the tally rules of ``core/validation.py``, column-wise.
 * ``zero_major`` [high] a candidate at 0 where the reference gives them >= 20%, the box
   would expect >= 10 votes and z <= -6 (the 2019 "CHP oyları sıfır" rows).
-* ``swapped_candidates`` [high if the pair's |z| >= 8, else medium] swapping two of the
-  race's top four candidates, or two adjacent columns of the sheet, removes >= 90% of the
-  box's deviance from its reference, and some |z| >= 4.
+* ``swapped_candidates`` [high if the swap removes a deviance >= 100, else medium] swapping
+  two of the race's top four candidates, or two adjacent columns of the sheet, removes >= 90%
+  of the box's deviance from its reference, and some |z| >= 4. The deviance removed is the
+  likelihood-ratio statistic of "these two columns are swapped" against "no swap" (z² summed,
+  with the overdispersion φ).
+* ``cross_race_swap`` [high if the pair's cross-race |z| >= 6, else medium] where the box has a
+  sheet in another race (metropolitan and district mayor on one ballot), swapping two of the
+  race's top four makes this sheet's party shares agree with that sheet again (>= 90% of the
+  cross-race deviance removed, some |z| >= 4); of the two sheets, the one whose own
+  neighbourhood the swap fits better is flagged.
 * ``shifted_columns`` [high if the deviance >= 100, else medium (>= 25)] moving every count
   from some column on by one position (either way, the end wrapping round) removes >= 90%
   of the deviance.
@@ -25,6 +32,9 @@ Signals (tier in brackets; thresholds in :class:`Thresholds`; docs/forensics.md 
   race, level and candidate column as median(z0²) / 0.4549 (the median of a χ²₁), floored
   at 1; only candidates expecting >= 5 votes are tested.
 * ``extreme_corner`` [medium] turnout >= 98% and the box winner's share >= 90%.
+* ``implausible_by_law`` [high] voters by law (2) >= 50 and >= half the registered voters: by
+  law only the box's officials and the like vote off the list (at most 59 in any box of Istanbul
+  2019, 87 in Turkey 2014); a count raised tenfold with the voters to match ends up here or in E2.
 * ``turnout_and_leader`` [medium] robust turnout z >= 3 within the race and the race
   leader's sibling z >= 3: the pattern ballot stuffing leaves.
 * ``cross_race`` [medium] total voters (3) differ from the median of the same box's sheets
@@ -49,7 +59,7 @@ import numpy as np
 from sandik.core.forensics.groups import dense, double_mad_z, group_median, group_sum
 from sandik.core.forensics.table import HEADER, SheetTable
 
-METHOD_VERSION = "sandik-forensics/1.0"
+METHOD_VERSION = "sandik-forensics/1.1"  # 1.1: cross-race swap signature, implausible voters by law
 NOT_AN_ACCUSATION = (
     "A flag says that this sheet is unusual enough to be looked at again (the photo, the copy "
     "of the observers, the count). It is not an accusation: honest boxes can be unusual, and "
@@ -73,7 +83,8 @@ class Thresholds:
     swap_reduction: float = 0.90
     swap_min_z: float = 4.0
     swap_top: int = 4
-    swap_high_z: float = 8.0  # below it a swap signature is a medium-tier signal
+    swap_high_lr: float = 100.0  # deviance the swap removes; below it a swap signature is medium tier (chosen on Istanbul 2019, see docs/forensics.md)
+    cross_swap_high_z: float = 6.0  # the same against the box's other race (chosen on the simulated night, see docs/forensics.md)
     shift_reduction: float = 0.90
     shift_min_deviance: float = 25.0
     shift_high_deviance: float = 100.0
@@ -86,6 +97,8 @@ class Thresholds:
     extreme_share: float = 0.90
     extreme_min_valid: int = 50
     mad_z: float = 3.5
+    by_law_implausible_share: float = 0.5  # voters by law >= this share of registered voters ...
+    by_law_implausible_min: int = 50  # ... and at least this many
     stuffing_turnout_z: float = 3.0  # robust turnout z and the leader's sibling z both at least this
     stuffing_leader_z: float = 3.0
     mad_min_group: int = 5
@@ -158,10 +171,15 @@ class BoxChecks:
     shift_dir: np.ndarray  # +1 counts moved right, -1 left, 0 none
     shift_reduction: np.ndarray
     deviance: np.ndarray
-    swap_z: np.ndarray  # largest |z| over the swapped pair's columns
+    swap_lr: np.ndarray  # deviance removed by the swap reported in swap_pair; where none is, by the best swap searched (0 below the search floor)
+    xr_pair: np.ndarray  # (n, 2) columns whose swap makes the sheet agree with the box's other race, or -1
+    xr_reduction: np.ndarray
+    xr_z: np.ndarray  # largest cross-race |z| over that pair
+    xr_lr: np.ndarray  # cross-race deviance removed by the best swap, swap or not
     magnitude: np.ndarray  # column index or -1
     magnitude_ratio: np.ndarray
     extreme: np.ndarray
+    by_law_implausible: np.ndarray
     cross_race: np.ndarray
     cross_race_median: np.ndarray
     mad: dict[str, np.ndarray]  # "turnout" / "invalid" / "by_law" -> robust z
@@ -173,7 +191,7 @@ class BoxChecks:
 
     @cached_property
     def max_abs_z(self) -> np.ndarray:
-        a = np.where(self.tested, np.abs(np.nan_to_num(self.z)), 0.0)
+        a = np.where(self.tested, np.abs(self.z), 0.0)  # tested cells have a finite z
         return a.max(axis=1) if a.shape[1] else np.zeros(len(a))
 
     # --- signals per row ---------------------------------------------------------
@@ -191,10 +209,12 @@ class BoxChecks:
         out: dict[str, np.ndarray] = {f"arithmetic:{r}": m for r, m in self.arithmetic.items()}
         out["zero_major"] = self.zero_major >= 0
         out["swapped_candidates"] = self.swap_pair[:, 0] >= 0
+        out["cross_race_swap"] = self.xr_pair[:, 0] >= 0
         out["shifted_columns"] = self.shift_from >= 0
         out["magnitude"] = self.magnitude >= 0
         out["sibling_z"] = mz >= t.sibling_z_low
         out["extreme_corner"] = self.extreme
+        out["implausible_by_law"] = self.by_law_implausible
         out["turnout_and_leader"] = self.stuffing
         out["cross_race"] = self.cross_race
         out["robust_turnout"] = np.abs(np.nan_to_num(self.mad["turnout"])) >= t.mad_z
@@ -215,8 +235,8 @@ class BoxChecks:
         low = m["robust_turnout"] | m["robust_invalid"] | m["robust_by_law"] | m["equal_counts"] | m["sibling_z"]
         medium = (self.max_abs_z >= t.sibling_z_medium) | m["extreme_corner"] | m["cross_race"] | m["turnout_and_leader"]
         strong = self._strong
-        medium = medium | m["swapped_candidates"] | m["shifted_columns"] | m["magnitude"]
-        high = m["zero_major"] | strong["swapped_candidates"] | strong["shifted_columns"] | strong["magnitude"]
+        medium = medium | m["swapped_candidates"] | m["cross_race_swap"] | m["shifted_columns"] | m["magnitude"]
+        high = m["zero_major"] | m["implausible_by_law"] | strong["swapped_candidates"] | strong["cross_race_swap"] | strong["shifted_columns"] | strong["magnitude"]
         for r, a in self.arithmetic.items():
             high = high | a
         rank[low] = 2
@@ -231,7 +251,8 @@ class BoxChecks:
         m = self._masks
         zmag = np.abs(np.nan_to_num(np.take_along_axis(self.z, np.maximum(self.magnitude, 0)[:, None], 1)[:, 0]))
         return {
-            "swapped_candidates": m["swapped_candidates"] & (self.swap_z >= t.swap_high_z),
+            "swapped_candidates": m["swapped_candidates"] & (self.swap_lr >= t.swap_high_lr),
+            "cross_race_swap": m["cross_race_swap"] & (self.xr_z >= t.cross_swap_high_z),
             "shifted_columns": m["shifted_columns"] & (self.deviance >= t.shift_high_deviance),
             "magnitude": m["magnitude"] & (zmag >= t.magnitude_high_z),
         }
@@ -257,7 +278,10 @@ class BoxChecks:
             sig.append(Signal("zero_major", "high", float(self.ref[i, j]), t.zero_major_share, f"{cands[j]} has 0 votes; comparable boxes give {100 * self.ref[i, j]:.1f}%"))
         if self.swap_pair[i, 0] >= 0:
             a, b = (int(x) for x in self.swap_pair[i])
-            sig.append(Signal("swapped_candidates", "high" if self._strong["swapped_candidates"][i] else "medium", float(self.swap_reduction[i]), t.swap_reduction, f"swapping {cands[a]} ({tab.votes[i, a]}) and {cands[b]} ({tab.votes[i, b]}) removes {100 * self.swap_reduction[i]:.0f}% of the deviation from comparable boxes"))
+            sig.append(Signal("swapped_candidates", "high" if self._strong["swapped_candidates"][i] else "medium", float(self.swap_reduction[i]), t.swap_reduction, f"swapping {cands[a]} ({tab.votes[i, a]}) and {cands[b]} ({tab.votes[i, b]}) removes {100 * self.swap_reduction[i]:.0f}% of the deviation from comparable boxes (deviance removed {self.swap_lr[i]:.0f}; high tier from {t.swap_high_lr:g})"))
+        if self.xr_pair[i, 0] >= 0:
+            a, b = (int(x) for x in self.xr_pair[i])
+            sig.append(Signal("cross_race_swap", "high" if self._strong["cross_race_swap"][i] else "medium", float(self.xr_z[i]), t.cross_swap_high_z, f"swapping {cands[a]} ({tab.votes[i, a]}) and {cands[b]} ({tab.votes[i, b]}) removes {100 * self.xr_reduction[i]:.0f}% of the difference from the same box's sheet in another race (largest cross-race |z| {self.xr_z[i]:.1f})"))
         if self.shift_from[i] >= 0:
             k = int(self.shift_from[i])
             d = "right" if self.shift_dir[i] > 0 else "left"
@@ -267,7 +291,7 @@ class BoxChecks:
             sig.append(Signal("magnitude", "high" if self._strong["magnitude"][i] else "medium", float(self.magnitude_ratio[i]), t.magnitude_lo, f"{cands[j]}: {tab.votes[i, j]} votes, {self.magnitude_ratio[i]:.1f}x (or 1/x) what comparable boxes predict"))
         mz = self.max_abs_z[i]
         if mz >= t.sibling_z_low:
-            zi = np.where(self.tested[i], np.abs(np.nan_to_num(self.z[i])), 0)
+            zi = np.where(self.tested[i], np.abs(self.z[i]), 0.0)
             j = int(zi.argmax())
             where = "neighbourhood" if self.level[i] == 0 else "race"
             tier = "medium" if mz >= t.sibling_z_medium else "low"
@@ -278,6 +302,9 @@ class BoxChecks:
             K, l3 = row[0, HEADER.index("registered")], row[0, HEADER.index("total_voters")]
             ws = tab.votes[i].max() / max(int(tab.col("valid")[i]), 1)
             sig.append(Signal("extreme_corner", "medium", l3 / max(K, 1), t.extreme_turnout, f"turnout {100 * l3 / max(K, 1):.1f}% and the box winner has {100 * ws:.1f}%"))
+        if self.by_law_implausible[i]:
+            bl, K = int(tab.col("voted_by_law")[i]), int(tab.col("registered")[i])
+            sig.append(Signal("implausible_by_law", "high", bl, max(t.by_law_implausible_min, t.by_law_implausible_share * K), f"{bl} voters by law (2) against {K} registered voters: by law only the box's officials and the like vote off the list"))
         if self.stuffing[i]:
             j = int(self.leader_col[tab.race[i]])
             sig.append(Signal("turnout_and_leader", "medium", float(self.mad["turnout"][i]), t.stuffing_turnout_z, f"turnout unusually high for the race (robust z {self.mad['turnout'][i]:.1f}) and {cands[j]} above comparable boxes (z {self.z[i, j]:.1f}): the pattern ballot stuffing leaves"))
@@ -332,6 +359,142 @@ def arithmetic(tab: SheetTable) -> dict[str, np.ndarray]:
     }
 
 
+def _partner_rows(box: np.ndarray) -> np.ndarray:
+    """Per row, another row of the same box (the next one, cyclically, among the box's rows), or -1."""
+    n = len(box)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(box, kind="stable")
+    b = box[order]
+    start = np.r_[True, b[1:] != b[:-1]]
+    gid = np.cumsum(start) - 1
+    starts = np.flatnonzero(start)
+    cnt = np.diff(np.r_[starts, n])
+    pos = np.arange(n) - starts[gid]
+    nxt = starts[gid] + (pos + 1) % cnt[gid]
+    partner = np.full(n, -1, dtype=np.int64)
+    partner[order] = np.where(cnt[gid] >= 2, order[nxt], -1)
+    return partner
+
+
+def _party_column_maps(tab: SheetTable, rows: np.ndarray, partner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pair index per row, (pairs, C) map: column of the row's race -> column of the same party in the partner's race, or -1)."""
+    C = tab.votes.shape[1]
+    g, ng = dense(tab.race[rows], tab.race[partner[rows]])
+    rep = np.zeros(ng, dtype=np.int64)
+    rep[g] = rows
+    cmap = np.full((ng, C), -1, dtype=np.int64)
+    races = tab.election.races
+    for k in range(ng):
+        i = int(rep[k])
+        other = {c.party: j for j, c in enumerate(races[tab.race_id(int(partner[i]))].candidates) if c.party is not None}
+        for j, c in enumerate(races[tab.race_id(i)].candidates):
+            if c.party is not None and c.party in other:
+                cmap[k, j] = other[c.party]
+    return g, cmap
+
+
+def _cross_race_swap(tab: SheetTable, t: Thresholds, p: np.ndarray, ref: np.ndarray, pq: np.ndarray, nv: np.ndarray, tops: np.ndarray, own_ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Swap signature against the same box's sheet in another race (same parties).
+
+    A box's voters are the same people in every race on its ballot, so a party's share in one race
+    follows its share in the other far more closely than boxes follow each other. The gap between
+    the two shares is compared with its usual value where the box votes (the median gap of the
+    box's neighbourhood, >= 3 boxes, else of its race: medians, so that a few wrong neighbours do
+    not move it): zc = (gap - median gap) / sqrt(var + var'), scaled by a robust φ per (race, rank
+    of the candidate among the race's top M). Parties are matched by party code: allied parties
+    that split the races between them (one runs here, the other there) are not compared.
+
+    The signature: swapping two of the top M counts of this sheet removes >= ``swap_reduction`` of
+    the cross-race deviance, and some |zc| of the pair is at least ``swap_min_z``. Swapping back in
+    the clean partner would close the same gap, so of the two sheets the one whose own
+    neighbourhood the swap fits better carries the flag.
+    Returns (pair (n, 2) or -1, reduction, largest |zc| of the pair, cross-race deviance removed).
+    """
+    n = len(tab)
+    M = tops.shape[1]
+    pair = np.full((n, 2), -1, dtype=np.int64)
+    red_out = np.zeros(n)
+    zmax = np.zeros(n)
+    lr_out = np.zeros(n)
+    partner = _partner_rows(tab.box)
+    rows = np.flatnonzero((partner >= 0) & own_ok)
+    rows = rows[own_ok[partner[rows]]]
+    if M < 2 or not len(rows):
+        return pair, red_out, zmax, lr_out
+    g, cmap = _party_column_maps(tab, rows, partner)
+    q = partner[rows]
+    tp = tops[rows]  # (m, M) columns of this race
+    qc = np.take_along_axis(cmap[g], tp, 1)  # partner columns, -1 = party absent there
+    mapped = qc >= 0
+    qc0 = np.maximum(qc, 0)
+
+    def at(x: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return x[r[:, None], c]  # only the cells needed, never whole rows of the wide matrices
+
+    p_own, ref_own = at(p, rows, tp), at(ref, rows, tp)
+    p_oth, ref_oth = at(p, q, qc0), at(ref, q, qc0)
+    v = at(pq, rows, tp) / nv[rows][:, None] + at(pq, q, qc0) / nv[q][:, None]
+    ok = mapped & np.isfinite(ref_own) & np.isfinite(ref_oth) & (v > 0)
+    gap = np.where(ok, p_own - p_oth, 0.0)
+    ri, ci = np.nonzero(ok)
+    hood, nh = dense(tab.race[rows], tab.race[q], tab.area[rows])
+    kh = hood[ri] * M + ci
+    # Gaps shifted into [0, 2] take group_median's fast path (a float sort instead of a lexsort).
+    g1 = gap[ri, ci] + 1.0
+    med_h, cnt_h = group_median(kh, g1, nh * M)
+    kr = tab.race[rows][ri].astype(np.int64) * M + ci
+    med_r, cnt_r = group_median(kr, g1, len(tab.race_ids) * M)
+    med_h -= 1.0
+    med_r -= 1.0
+    off = np.zeros_like(gap)
+    off[ri, ci] = np.where(cnt_h[kh] >= 3, med_h[kh], np.where(cnt_r[kr] >= 3, med_r[kr], 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sdv = np.sqrt(v)
+        zc0 = np.where(ok, (gap - off) / sdv, 0.0)
+    # Robust φ per (race, rank among the top M); thin groups take the median φ of all groups.
+    key = tab.race[rows].astype(np.int64)[:, None] * M + np.arange(M)[None, :]
+    med, cnt = group_median(key[ri, ci], zc0[ri, ci] ** 2, len(tab.race_ids) * M)
+    phi = np.where(cnt >= 20, med / CHI1_MEDIAN, np.nan)
+    fill = np.nanmedian(phi) if np.isfinite(phi).any() else 1.0
+    phi = np.maximum(np.where(np.isfinite(phi), phi, fill), 1.0)
+    s = sdv * np.sqrt(phi[key])
+    zc = np.where(ok, zc0 / np.sqrt(phi[key]), 0.0)
+    d0 = (zc**2).sum(axis=1)
+    pq_own, pq_oth = at(pq, rows, tp), at(pq, q, qc0)
+    n_own, n_oth = nv[rows], nv[q]
+
+    def own_gain(pp: np.ndarray, rr: np.ndarray, vv: np.ndarray, nn: np.ndarray, a: int, b: int) -> np.ndarray:
+        """Binomial deviance change when columns a and b of a sheet trade places (< 0: the swap fits its neighbourhood better)."""
+        return nn * (((pp[:, b] - rr[:, a]) ** 2 - (pp[:, a] - rr[:, a]) ** 2) / vv[:, a] + ((pp[:, a] - rr[:, b]) ** 2 - (pp[:, b] - rr[:, b]) ** 2) / vv[:, b])
+
+    best = np.full(len(rows), np.inf)
+    best_pair = np.full((len(rows), 2), -1, dtype=np.int64)
+    zsel = np.zeros(len(rows))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for a in range(M):
+            for b in range(a + 1, M):
+                za = (p_own[:, b] - p_oth[:, a] - off[:, a]) / s[:, a]
+                zb = (p_own[:, a] - p_oth[:, b] - off[:, b]) / s[:, b]
+                d = d0 - zc[:, a] ** 2 - zc[:, b] ** 2 + za**2 + zb**2
+                # Swapping back in either sheet removes the same cross-race gap; the sheet whose own
+                # neighbourhood the swap fits better is the one flagged.
+                mine = own_gain(p_own, ref_own, pq_own, n_own, a, b) < own_gain(p_oth, ref_oth, pq_oth, n_oth, a, b)
+                better = ok[:, a] & ok[:, b] & (d < best) & mine
+                best = np.where(better, d, best)
+                best_pair[better, 0] = tp[better, a]
+                best_pair[better, 1] = tp[better, b]
+                zsel = np.where(better, np.maximum(np.abs(zc[:, a]), np.abs(zc[:, b])), zsel)
+        red = np.where(d0 > 0, 1 - best / d0, 0.0)
+    red = np.where(np.isfinite(red), red, 0.0)
+    hit = np.isfinite(best) & (red >= t.swap_reduction) & (zsel >= t.swap_min_z)
+    pair[rows[hit]] = best_pair[hit]
+    red_out[rows[hit]] = red[hit]
+    zmax[rows[hit]] = zsel[hit]
+    lr_out[rows] = np.where(np.isfinite(best), d0 - best, 0.0)
+    return pair, red_out, zmax, lr_out
+
+
 def run_checks(tab: SheetTable, thresholds: Thresholds | None = None) -> BoxChecks:
     """Run every per-box check over the table."""
     t = thresholds or Thresholds()
@@ -345,33 +508,42 @@ def run_checks(tab: SheetTable, thresholds: Thresholds | None = None) -> BoxChec
     n_races = len(tab.race_ids)
 
     # --- reference shares: siblings (same race, same area), else the rest of the race ---
+    # The (n, C) matrices are built in place where possible: on a national election each one is
+    # tens of megabytes, and allocating fresh pages costs as much as the arithmetic.
     g, ng = dense(race, tab.area)
     gv = group_sum(g, votes, ng)
     gn = group_sum(g, nv, ng)
     gc = np.bincount(g, minlength=ng)
     sib_n = gn[g] - nv
-    sib_v = gv[g] - votes
     rv = group_sum(race, votes, n_races)
     rn = group_sum(race, nv, n_races)
     race_n = rn[race] - nv
-    race_v = rv[race] - votes
     has_sib = (gc[g] >= 2) & (sib_n >= t.min_sibling_valid)
     has_race = race_n >= t.min_sibling_valid
     ref_n = np.where(has_sib, sib_n, np.where(has_race, race_n, np.nan))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ref = np.where(has_sib[:, None], sib_v / sib_n[:, None], race_v / race_n[:, None])
-        p = votes / nv[:, None]
     level = np.where(has_sib, 0, np.where(has_race, 1, -1))
     usable = (level >= 0) & (nv >= t.min_valid)
-    ref = np.where(mask & usable[:, None], ref, np.nan)
+    cell_ok = mask & usable[:, None]
+    ref = gv[g]
+    to_race = np.flatnonzero(~has_sib)
+    ref[to_race] = rv[race[to_race]]
+    ref -= votes
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref /= np.where(has_sib, sib_n, race_n)[:, None]
+        p = votes / nv[:, None]
+    ref[~cell_ok] = np.nan
     # A binomial variance floor of "two expected votes" keeps tiny shares from producing huge z.
     nn = nv[:, None]
-    pq = np.maximum(ref * (1 - ref), 2.0 / np.maximum(nn, 1))
+    pq = 1 - ref
+    pq *= ref
+    np.maximum(pq, 2.0 / np.maximum(nn, 1), out=pq)
     with np.errstate(divide="ignore", invalid="ignore"):
         var0 = pq * (1.0 / nn + 1.0 / ref_n[:, None])
-        z0 = (p - ref) / np.sqrt(var0)
+        z0 = p - ref
+        z0 /= np.sqrt(var0)
     expected = ref * nn
-    tested = mask & usable[:, None] & (expected >= t.min_expected) & (ref * ref_n[:, None] >= t.min_expected)
+    tested = cell_ok & (expected >= t.min_expected)
+    tested &= ref * ref_n[:, None] >= t.min_expected
 
     # --- overdispersion φ per (race, level), robust ---
     lvl_key = np.where(level >= 0, level, 0)
@@ -392,11 +564,19 @@ def run_checks(tab: SheetTable, thresholds: Thresholds | None = None) -> BoxChec
     rlc = rl[rows_t] * C + cols_t
     med_c, cnt_c = group_median(rlc, z2, nrl * C)
     phi_c = np.where(cnt_c >= 20, med_c / CHI1_MEDIAN, np.nan).reshape(nrl, C)
-    phi_c = np.where(np.isfinite(phi_c), phi_c, phi_g[:, None])
-    phi_cell = np.maximum(phi_c[rl], 1.0)  # (n, C)
-    sd = np.sqrt(var0 * phi_cell)
-    z = z0 / np.sqrt(phi_cell)
-    z = np.where(mask & usable[:, None], z, np.nan)
+    phi_c = np.maximum(np.where(np.isfinite(phi_c), phi_c, phi_g[:, None]), 1.0)
+    phi_cell = phi_c[rl]  # (n, C)
+    sd = var0
+    sd *= phi_cell
+    np.sqrt(sd, out=sd)
+    z = z0
+    z /= np.sqrt(phi_cell)
+    z[~cell_ok] = np.nan
+    # z with 0 wherever it is not tested; computed once, since whole-matrix passes dominate the cost.
+    zf = z.copy()
+    zf[~np.isfinite(zf)] = 0.0
+    dev = (zf**2).sum(axis=1)
+    any_z = np.abs(zf).max(axis=1) if C else np.zeros(n)
 
     # --- the race's leader and runner-up (columns), for effects and swaps ---
     rt = group_sum(race, votes, n_races)
@@ -405,59 +585,65 @@ def run_checks(tab: SheetTable, thresholds: Thresholds | None = None) -> BoxChec
     runner_col = order[:, 1] if C > 1 else leader_col
 
     # --- zero_major ---
-    zm = mask & usable[:, None] & (votes == 0) & (ref >= t.zero_major_share) & (expected >= t.zero_major_expected) & (np.nan_to_num(z) <= -t.zero_major_min_z)
+    zm = cell_ok & (votes == 0) & (ref >= t.zero_major_share) & (expected >= t.zero_major_expected) & (zf <= -t.zero_major_min_z)
     zero_major = np.where(zm.any(axis=1), zm.argmax(axis=1), -1)
 
-    # --- swapped candidates among the race's top M ---
-    def zval(pp: np.ndarray, j: np.ndarray) -> np.ndarray:
-        rr = np.take_along_axis(ref, j[:, None], 1)[:, 0]
-        ss = np.take_along_axis(sd, j[:, None], 1)[:, 0]
-        return (pp - rr) / ss
+    # Swap and shift signatures need some |z| >= swap_min_z or a deviance >= shift_min_deviance, and a
+    # rearrangement removes at most the whole deviance: only rows above the lower floor (a small
+    # share of any election's rows) can fire, so only they are searched.
+    sr = np.flatnonzero(usable & (dev >= min(t.swap_min_z**2, t.shift_min_deviance)))
 
+    # --- swapped candidates among the race's top M ---
     M = min(t.swap_top, C)
-    tops = order[race, :M] if M else np.zeros((n, 0), dtype=np.int64)
-    zt = np.nan_to_num(np.take_along_axis(z, tops, 1)) if M else np.zeros((n, 0))
-    in_race = np.take_along_axis(mask, tops, 1) if M else np.zeros((n, 0), bool)
-    zt = np.where(in_race, zt, 0.0)
-    d_top = (zt**2).sum(axis=1)
     swap_pair = np.full((n, 2), -1, dtype=np.int64)
     swap_red = np.zeros(n)
-    best = np.full(n, np.inf)
-    best_pair = np.full((n, 2), -1, dtype=np.int64)
-    for a in range(M):
-        for b in range(a + 1, M):
-            ca, cb = tops[:, a], tops[:, b]
-            pa = np.take_along_axis(p, ca[:, None], 1)[:, 0]
-            pb = np.take_along_axis(p, cb[:, None], 1)[:, 0]
-            za2 = np.nan_to_num(zval(pb, ca)) ** 2
-            zb2 = np.nan_to_num(zval(pa, cb)) ** 2
-            d = d_top - zt[:, a] ** 2 - zt[:, b] ** 2 + za2 + zb2
-            ok = in_race[:, a] & in_race[:, b] & (d < best)
-            best = np.where(ok, d, best)
-            best_pair[ok, 0] = ca[ok]
-            best_pair[ok, 1] = cb[ok]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        red = np.where(d_top > 0, 1 - best / d_top, 0.0)
-    max_top = np.abs(zt).max(axis=1) if M else np.zeros(n)
-    red = np.where(np.isfinite(red), red, 0.0)
-    sw = usable & np.isfinite(best) & (red >= t.swap_reduction) & (max_top >= t.swap_min_z)
-    swap_pair[sw] = best_pair[sw]
-    swap_red = np.where(sw, red, 0.0)
+    swap_lr = np.zeros(n)
+    if M >= 2 and len(sr):
+        tops = order[race[sr], :M]
+        zt = np.take_along_axis(zf[sr], tops, 1)
+        in_race = np.take_along_axis(mask[sr], tops, 1)
+        d_top = (zt**2).sum(axis=1)
+        ps, refs, sds = p[sr], ref[sr], sd[sr]
+
+        def at(x: np.ndarray, j: np.ndarray) -> np.ndarray:
+            return np.take_along_axis(x, j[:, None], 1)[:, 0]
+
+        best = np.full(len(sr), np.inf)
+        best_pair = np.full((len(sr), 2), -1, dtype=np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for a in range(M):
+                for b in range(a + 1, M):
+                    ca, cb = tops[:, a], tops[:, b]
+                    za2 = np.nan_to_num((at(ps, cb) - at(refs, ca)) / at(sds, ca)) ** 2
+                    zb2 = np.nan_to_num((at(ps, ca) - at(refs, cb)) / at(sds, cb)) ** 2
+                    d = d_top - zt[:, a] ** 2 - zt[:, b] ** 2 + za2 + zb2
+                    ok = in_race[:, a] & in_race[:, b] & (d < best)
+                    best = np.where(ok, d, best)
+                    best_pair[ok, 0] = ca[ok]
+                    best_pair[ok, 1] = cb[ok]
+            red = np.where(d_top > 0, 1 - best / d_top, 0.0)
+        red = np.where(np.isfinite(red), red, 0.0)
+        max_top = np.abs(zt).max(axis=1)
+        swap_lr[sr] = np.where(np.isfinite(best), d_top - best, 0.0)
+        sw = np.isfinite(best) & (red >= t.swap_reduction) & (max_top >= t.swap_min_z)
+        swap_pair[sr[sw]] = best_pair[sw]
+        swap_red[sr[sw]] = red[sw]
     # Adjacent columns of the sheet (an entry slip swaps neighbours, often a major and a minor
     # candidate) are searched in the loop below, against the deviance over every column.
-    any_z = np.where(mask & usable[:, None], np.abs(np.nan_to_num(z)), 0.0).max(axis=1) if C else np.zeros(n)
+
+    # --- swapped candidates against the same box's sheet in another race ---
+    top_cols = order[race, :M] if M else np.zeros((n, 0), dtype=np.int64)
+    xr_pair, xr_red, xr_z, xr_lr = _cross_race_swap(tab, t, p, ref, pq, nv, top_cols, usable)
 
     # --- shifted columns: from column k on, every count moved one position (wrapping) ---
-    zf = np.where(mask & usable[:, None], np.nan_to_num(z), 0.0)
-    dev = (zf**2).sum(axis=1)
     shift_from = np.full(n, -1, dtype=np.int64)
     shift_dir = np.zeros(n, dtype=np.int8)
     shift_red = np.zeros(n)
-    for m_c in np.unique(tab.n_cands):
+    for m_c in np.unique(tab.n_cands[sr]):
         m_c = int(m_c)
         if m_c < 2:
             continue
-        rows = np.flatnonzero((tab.n_cands == m_c) & usable)
+        rows = sr[tab.n_cands[sr] == m_c]
         if not len(rows):
             continue
         P = p[rows, :m_c]
@@ -492,7 +678,10 @@ def run_checks(tab: SheetTable, thresholds: Thresholds | None = None) -> BoxChec
         ja = d_adj.argmin(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             r_adj = np.where(d0 > 0, 1 - d_adj[np.arange(len(rows)), ja] / d0, 0.0)
+        lr_adj = d0 - d_adj[np.arange(len(rows)), ja]
         adj = (r_adj >= t.swap_reduction) & (any_z[rows] >= t.swap_min_z) & (r_adj > swap_red[rows])
+        top_fired = swap_pair[rows, 0] >= 0
+        swap_lr[rows] = np.where(adj, lr_adj, np.where(top_fired, swap_lr[rows], np.maximum(swap_lr[rows], lr_adj)))
         ar = rows[adj]
         swap_pair[ar, 0] = ja[adj]
         swap_pair[ar, 1] = ja[adj] + 1
@@ -501,21 +690,29 @@ def run_checks(tab: SheetTable, thresholds: Thresholds | None = None) -> BoxChec
         shift_from[rows[hit]] = bk[hit]
         shift_dir[rows[hit]] = bdir[hit]
 
-    sp = np.maximum(swap_pair, 0)
-    swap_z = np.where(swap_pair[:, 0] >= 0, np.maximum(np.abs(zf[np.arange(n), sp[:, 0]]), np.abs(zf[np.arange(n), sp[:, 1]])), 0.0)
-
     # --- magnitude: a count ~10x or ~1/10 of the prediction ---
+    # Ratios only for the few cells that pass the cheap conditions; the first such column of a row counts.
+    r_i, c_i = np.nonzero(cell_ok & (expected >= t.magnitude_min_expected) & (np.abs(zf) >= t.magnitude_min_z))
+    vv = votes[r_i, c_i]
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(votes > 0, votes / expected, np.inf)
-        ratio = np.maximum(ratio, 1 / ratio)
-    mg = mask & usable[:, None] & (expected >= t.magnitude_min_expected) & (ratio >= t.magnitude_lo) & (ratio <= t.magnitude_hi) & (np.abs(np.nan_to_num(z)) >= t.magnitude_min_z)
-    magnitude = np.where(mg.any(axis=1), mg.argmax(axis=1), -1)
-    mag_ratio = np.where(magnitude >= 0, np.take_along_axis(ratio, np.maximum(magnitude, 0)[:, None], 1)[:, 0], np.nan)
+        rat = np.where(vv > 0, vv / expected[r_i, c_i], np.inf)
+        rat = np.maximum(rat, 1 / rat)
+    keep = (rat >= t.magnitude_lo) & (rat <= t.magnitude_hi)
+    r_i, c_i, rat = r_i[keep], c_i[keep], rat[keep]
+    first = np.unique(r_i, return_index=True)[1]
+    magnitude = np.full(n, -1, dtype=np.int64)
+    mag_ratio = np.full(n, np.nan)
+    magnitude[r_i[first]] = c_i[first]
+    mag_ratio[r_i[first]] = rat[first]
 
     # --- extreme corner ---
     turnout = _turnout(tab)
     wshare = _winner_share(tab)
     extreme = (np.nan_to_num(turnout) >= t.extreme_turnout) & (np.nan_to_num(wshare) >= t.extreme_share) & (valid >= t.extreme_min_valid)
+
+    # --- voters by law: a handful per box; hundreds mean voters were added to balance a changed count ---
+    bylaw_n = tab.col("voted_by_law")
+    by_law_implausible = (bylaw_n >= t.by_law_implausible_min) & (bylaw_n >= t.by_law_implausible_share * tab.col("registered"))
 
     # --- robust outliers within the race (district or belde) ---
     l3 = tab.col("total_voters").astype(float)
@@ -562,8 +759,8 @@ def run_checks(tab: SheetTable, thresholds: Thresholds | None = None) -> BoxChec
     return BoxChecks(
         table=tab, thresholds=t, arithmetic=arithmetic(tab), ref=ref, level=level, phi=phi_cell, z=z, tested=tested,
         zero_major=zero_major, swap_pair=swap_pair, swap_reduction=swap_red, shift_from=shift_from, shift_dir=shift_dir,
-        shift_reduction=shift_red, deviance=dev, swap_z=swap_z, magnitude=magnitude, magnitude_ratio=mag_ratio, extreme=extreme,
-        cross_race=cross, cross_race_median=bm, mad=mad, equal_counts=equal, stuffing=stuffing, effect=effect,
+        shift_reduction=shift_red, deviance=dev, swap_lr=swap_lr, xr_pair=xr_pair, xr_reduction=xr_red, xr_z=xr_z, xr_lr=xr_lr, magnitude=magnitude, magnitude_ratio=mag_ratio, extreme=extreme,
+        by_law_implausible=by_law_implausible, cross_race=cross, cross_race_median=bm, mad=mad, equal_counts=equal, stuffing=stuffing, effect=effect,
         leader_col=leader_col, runner_col=runner_col,
     )  # fmt: skip
 

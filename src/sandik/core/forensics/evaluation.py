@@ -11,7 +11,10 @@ checks, and count, per signal and per tier,
 
 The untouched real election is itself run once; its rates are the baseline.
 Real sheets that break a tally rule are real errors, not false flags; the
-baseline reports them apart.
+baseline reports them apart, and every run gives the false-flag rate twice:
+over all untouched rows, and over the untouched rows whose sheet obeys every
+tally rule in the file (``false_flag_rule_abiding``: what the statistical
+signals alone cost).
 """
 
 from __future__ import annotations
@@ -37,14 +40,19 @@ DEFAULT_SCENARIOS: tuple[tuple[str, str], ...] = (
 )
 
 
+def breaks_rule(checks: BoxChecks) -> np.ndarray:
+    """Per row: the sheet breaks some tally rule (E1-E8)."""
+    out = np.zeros(len(checks.table), dtype=bool)
+    for m in checks.arithmetic.values():
+        out |= m
+    return out
+
+
 def baseline(checks: BoxChecks) -> dict[str, Any]:
     masks = checks.signal_masks()
     rank = checks.tier_rank()
     n = len(rank)
-    arith = np.zeros(n, dtype=bool)
-    for k, m in masks.items():
-        if k.startswith("arithmetic:"):
-            arith |= m
+    arith = breaks_rule(checks)
     return {
         "rows": n,
         "per_signal": {k: {"flagged": int(m.sum()), "rate": float(m.mean()) if n else 0.0} for k, m in masks.items()},
@@ -57,6 +65,7 @@ def baseline(checks: BoxChecks) -> dict[str, Any]:
 def evaluate(tab: SheetTable, *, rates: tuple[float, ...] = (0.001, 0.01, 0.05), scenarios: tuple[tuple[str, str], ...] = DEFAULT_SCENARIOS, seed: int = 1, material: float = 0.10, thresholds: Thresholds | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     base = run_checks(tab, thresholds)
+    arith = breaks_rule(base)
     out: dict[str, Any] = {"baseline": baseline(base), "baseline_seconds": time.perf_counter() - t0, "runs": []}
     for kind, mode in scenarios:
         for rate in rates:
@@ -85,6 +94,7 @@ def evaluate(tab: SheetTable, *, rates: tuple[float, ...] = (0.001, 0.01, 0.05),
                     "detected": float(det.mean()) if len(det) else 0.0,
                     "detected_material": float(det[mat].mean()) if mat.any() else float("nan"),
                     "false_flag": float((rank[~touched] <= r).mean()),
+                    "false_flag_rule_abiding": float((rank[~touched & ~arith] <= r).mean()),
                 }
             out["runs"].append(run)
     return out
