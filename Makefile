@@ -2,11 +2,12 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+BUILD  := pyproject.toml hatch_build.py src/sandik/core/_fastcheck.c
+STAMP  := $(VENV)/.installed-$(shell cat $(BUILD) | cksum | cut -d' ' -f1)
 
 .PHONY: demo test install system-deps bench data clean
 
-$(STAMP): pyproject.toml
+$(STAMP): $(BUILD)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'

@@ -67,9 +67,8 @@ def main() -> None:
     assert rep.accepted == len(sheets), rep.to_dict(5)
     rate = len(sheets) / t_ingest
 
-    # 2. bare executemany of the same rows, same table and pragmas, same batches
-    with st.engine.connect() as conn:
-        rows = conn.exec_driver_sql(f"SELECT {', '.join(SHEET_COLUMNS)} FROM sheets ORDER BY seq").fetchall()
+    # 2. bare executemany of the same rows, same table and pragmas, same batches (read from the
+    # ingested file a batch at a time, outside the timing, so that they are not all held at once)
     bare_db = tmp / "bare.sqlite"
     st2 = open_store(str(bare_db))
     st2.close()
@@ -79,12 +78,17 @@ def main() -> None:
     raw.execute("PRAGMA cache_size=-65536")  # the store's own settings (store.repository)
     marks = ", ".join("?" * len(SHEET_COLUMNS))
     sql = f"INSERT INTO sheets ({', '.join(SHEET_COLUMNS)}) VALUES ({marks})"
-    rows = [tuple(r) for r in rows]
-    t0 = time.perf_counter()
-    for i in range(0, len(rows), args.batch):
+    src = sqlite3.connect(db)
+    cur = src.execute(f"SELECT {', '.join(SHEET_COLUMNS)} FROM sheets ORDER BY seq")
+    t_bare = 0.0
+    n_rows = 0
+    while batch := cur.fetchmany(args.batch):
+        t0 = time.perf_counter()
         with raw:
-            raw.executemany(sql, rows[i : i + args.batch])
-    t_bare = time.perf_counter() - t0
+            raw.executemany(sql, batch)
+        t_bare += time.perf_counter() - t0
+        n_rows += len(batch)
+    src.close()
     raw.close()
 
     # 3. incremental tally update per sheet
@@ -123,11 +127,11 @@ def main() -> None:
     server_gb = float(subprocess.run([sys.executable, "-c", probe, str(db), e.id], check=True, capture_output=True, text=True).stdout)
     print()
     line("ingest (validate + durable SQLite + tally)", rate, "sheets/s", 50000, higher_is_better=True)
-    line("ingest time vs 3x bare executemany", t_ingest, "s", 3 * t_bare, note=f"(bare executemany {t_bare:.2f} s = {len(rows) / t_bare:,.0f} rows/s)")
+    line("ingest time vs 3x bare executemany", t_ingest, "s", 3 * t_bare, note=f"(bare executemany {t_bare:.2f} s = {n_rows / t_bare:,.0f} rows/s)")
     line("incremental tally update", t_apply, "us/sheet", 20.0, note=f"(bare numpy 3-row add {t_ref:.2f} us)")
     line("full rebuild of all tallies from the store", t_rebuild, "s", 2.0)
     line("RSS of a process holding the election tallied", server_gb, "GB", 1.5, note="(fresh process: election + tally rebuilt from the store + version heads)")
-    line("peak RSS of this benchmark", rss_gb, "GB", 1.5, note="(also holds the 337k simulated input sheets and a copy of every row)")
+    line("peak RSS of this benchmark", rss_gb, "GB", 1.5, note="(also holds the 337k simulated input sheets)")
 
 
 if __name__ == "__main__":

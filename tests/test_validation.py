@@ -128,3 +128,79 @@ def test_is_clean_implies_validate_finds_nothing(seed, field, delta):
     # and the converse for sheets the fast path can judge: no issue means clean
     if not issues and field not in ("float", "envelopes"):
         assert clean
+
+
+# --- the C fast path decides exactly like the Python reference ------------------------------------
+from sandik.core import validation as _validation  # noqa: E402
+from sandik.core.validation import clean_votes  # noqa: E402
+
+ODD = ("none", "bool", "float", "numpy", "huge", "negative", "reorder", "extra", "missing", "subclass", "turnout98", "gap2pct", "envelopes", "byLaw10pct")
+
+
+class _Votes(dict):
+    pass
+
+
+def _odd(s, race, kind, rng):
+    import numpy as np
+
+    k = rng.choice(list(s.votes))
+    if kind == "bool":
+        return replace(s, votes={**s.votes, k: bool(s.votes[k] % 2)})
+    if kind == "float":
+        return replace(s, votes={**s.votes, k: float(s.votes[k])})
+    if kind == "numpy":
+        return replace(s, valid=np.int64(s.valid))
+    if kind == "huge":
+        return replace(s, registered=2**60, voted_listed=2**60)
+    if kind == "negative":
+        return replace(s, votes={**s.votes, k: -1})
+    if kind == "reorder":
+        return replace(s, votes=dict(reversed(list(s.votes.items()))))
+    if kind == "extra":
+        return replace(s, votes={**s.votes, "ZZ": 0})
+    if kind == "missing":
+        return replace(s, votes={c: v for c, v in s.votes.items() if c != k})
+    if kind == "subclass":
+        return replace(s, votes=_Votes(s.votes))
+    if kind == "turnout98":  # (3) exactly 98% of K: a warning in both
+        K = 100
+        return replace(s, registered=K, voted_listed=98, voted_by_law=0, total_voters=98, ballots_used=98, valid_unchallenged=98, valid_challenged=0, valid=98, invalid=0, votes={c: (98 if i == 0 else 0) for i, c in enumerate(s.votes)})
+    if kind == "gap2pct":  # |(3) - used| exactly 2% of (3)
+        return replace(s, voted_listed=s.voted_listed + 2, total_voters=100, ballots_used=98) if s.total_voters else s
+    if kind == "envelopes":
+        return replace(s, envelopes_out=s.total_voters)
+    if kind == "byLaw10pct":
+        return replace(s, voted_by_law=10, voted_listed=90, total_voters=100, ballots_used=100)
+    return s
+
+
+def test_the_c_module_was_built():
+    # The machines sandik is built on have a C compiler (make install compiles it): if this fails,
+    # bulk ingest silently runs the slower pure-Python check. See hatch_build.py.
+    assert _validation._c_check_clean is not None
+
+
+@settings(max_examples=600, deadline=None)
+@given(seed=st.integers(0, 10**6), kind=st.sampled_from(ODD), field=st.sampled_from(FIELDS), delta=st.integers(-3, 3))
+def test_c_fast_path_agrees_with_the_python_reference(seed, kind, field, delta):
+    c_check = _validation._c_check_clean
+    rng = random.Random(seed)
+    rid = rng.choice(list(E.races))
+    race = E.races[rid]
+    b = int(rng.choice(E.race_boxes[rid].tolist()))
+    reg = int(E.box_registered[b])
+    s = make_sheet(E, rid, b, rng)
+    assert c_check(s, race.candidate_ids, reg) is not NotImplemented  # an ordinary sheet is decided in C
+    s = _odd(s, race, kind, rng)
+    if delta:
+        s = replace(s, **{field: getattr(s, field) + delta})
+    py = clean_votes(s, race, reg)
+    c = c_check(s, race.candidate_ids, reg)
+    if c is NotImplemented:
+        assert kind in ("bool", "float", "numpy", "huge", "reorder", "extra", "missing", "subclass"), kind
+        return
+    if py is None:
+        assert c is None, (kind, field, delta)
+    else:
+        assert c == (py, ",".join(map(str, py))), (kind, field, delta)

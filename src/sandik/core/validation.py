@@ -36,6 +36,11 @@ from typing import Any, Literal
 from sandik.core.model import Election, Race
 from sandik.core.sheet import FIELD_LABELS, OPTIONAL_COUNT_FIELDS, TallySheet
 
+try:
+    from sandik.core._fastcheck import check_clean as _c_check_clean
+except ImportError:  # built without a C compiler: the pure-Python reference (clean_votes) decides
+    _c_check_clean = None
+
 Severity = Literal["error", "warning"]
 
 RULES: dict[str, str] = {
@@ -238,6 +243,20 @@ def clean_votes(s: TallySheet, race: Race, registered: int) -> list[int] | None:
     if l3 and l2 >= 10 and l2 >= 0.10 * l3:
         return None
     return vs
+
+
+def clean_votes_and_text(s: TallySheet, race: Race, registered: int) -> tuple[list[int], str] | None:
+    """``clean_votes`` and the votes as the text "a,b,c", through the C fast path when it was compiled.
+
+    The C module (``_fastcheck.c``) decides exactly as ``clean_votes`` does or hands the
+    sheet back (NotImplemented) for the Python reference to decide.
+    """
+    if _c_check_clean is not None:
+        out = _c_check_clean(s, race.candidate_ids, registered)
+        if out is not NotImplemented:
+            return out  # type: ignore[no-any-return]
+    vs = clean_votes(s, race, registered)
+    return None if vs is None else (vs, ",".join(map(str, vs)))
 
 
 def w5_fires(total_voters: int, others: dict[str, int]) -> bool:
