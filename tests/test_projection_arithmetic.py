@@ -138,3 +138,83 @@ def test_a_lock_survives_the_worst_case(counted, remaining):
     for j in range(len(c)):
         if j != w:
             assert c[j] + remaining < c[w]  # even every remaining voter for j is not enough
+
+
+def test_closed_form_solves_match_lapack():
+    from sandik.core.projection.model import _solve_small
+
+    rng = np.random.default_rng(7)
+    for p in (1, 3):
+        A = rng.standard_normal((50, 6, p, p)) * rng.uniform(0.01, 1.0, (50, 6, 1, 1))
+        C = A @ np.swapaxes(A, -1, -2) + 0.004 * np.eye(p)  # what the ridge fit solves: SPD, ridge-bounded
+        c = rng.standard_normal((50, 6, p))
+        want = np.linalg.solve(C, c[..., None])[..., 0]
+        np.testing.assert_allclose(_solve_small(C, c), want, rtol=1e-8, atol=1e-10)
+
+
+def test_group_sums_equal_the_incidence_product():
+    from sandik.core.projection.model import _grouper
+
+    rng = np.random.default_rng(3)
+    for m, G in ((7, 3), (40, 5), (3000, 20)):  # the dense and the sparse path of _grouper
+        g = rng.integers(0, G, m)
+        H = (np.arange(G)[:, None] == g[None, :]).astype(float)
+        gs = _grouper(g, G)
+        for a in (rng.random(m), rng.random((m, 4)), rng.random((m, 4, 3))):
+            want = (H @ a.reshape(m, -1)).reshape((G, *a.shape[1:]))
+            np.testing.assert_allclose(gs(a), want, rtol=1e-12, atol=1e-12)
+
+
+def _race(n=300, k=3, seed=5, frac=0.4):
+    rng = np.random.default_rng(seed)
+    reg = rng.integers(100, 400, n)
+    base = rng.dirichlet(np.ones(k) * 3, n) * 0.97
+    groups = np.arange(n) // 25
+    frame = RaceFrame(
+        race_id="r",
+        candidate_ids=tuple(f"c{i}" for i in range(k)),
+        candidate_parties=tuple(f"P{i}" for i in range(k)),
+        registered=reg,
+        expected=reg * 0.8,
+        cap=max_voters(reg),
+        base_share=base,
+        has_base=np.ones(n, dtype=bool),
+        group=groups,
+        group_ids=tuple(str(g) for g in np.unique(groups)),
+        stratum=size_strata(reg),
+    )
+    valid = rng.binomial(reg, 0.8)
+    votes = np.array([rng.multinomial(v, b / b.sum()) for v, b in zip(valid, base)])
+    rep = rng.random(n) < frac
+    return frame, RaceState(rep, np.where(rep[:, None], votes, 0), np.where(rep, valid, 0))
+
+
+def test_interval_calibration_scales_intervals_but_not_draws_or_calls():
+    frame, state = _race()
+    raw = ModelParams(interval_scale=1.0, interval_scale_z=0.0, interval_scale_prior=1.0)
+    narrow = ModelParams(interval_scale=0.5, interval_scale_z=0.0, interval_scale_prior=0.5)
+    a, b = project(frame, state, raw), project(frame, state, narrow)
+    assert a.mode == b.mode == "model"
+    np.testing.assert_array_equal(a.draws, b.draws)  # the calls and P(win) come from the raw draws
+    np.testing.assert_array_equal(a.p_win, b.p_win)
+    assert decide(frame, state, a).candidate == decide(frame, state, b).candidate
+    assert b.state["interval_scale"] == 0.5 and a.state["interval_scale"] == 1.0
+    for lv in LEVELS:
+        wa = a.margin_points_intervals[lv][1] - a.margin_points_intervals[lv][0]
+        wb = b.margin_points_intervals[lv][1] - b.margin_points_intervals[lv][0]
+        # half as wide, up to the clamp around the point estimate
+        assert 0.3 * wa <= wb <= 0.55 * wa + 1e-12
+
+
+def test_pooled_swing_cache_sees_a_correction():
+    from sandik.core.projection.pool import race_swings
+
+    frame, state = _race()
+    first = race_swings({"r": frame}, {"r": state})["r"][0]
+    j = int(np.flatnonzero(state.reported)[0])
+    votes = state.votes.copy()
+    moved = min(int(votes[j, 0]), 50)
+    votes[j, 0] -= moved  # a corrected sheet: same valid total, votes moved between candidates
+    votes[j, 1] += moved
+    second = race_swings({"r": frame}, {"r": RaceState(state.reported, votes, state.valid)})["r"][0]
+    assert moved > 0 and first["P0"][0] > second["P0"][0] and first["P1"][0] < second["P1"][0]

@@ -172,11 +172,19 @@ def replay(
                 "inverted": any(pr.margin_points_intervals[lv][0] > pr.margin_points_intervals[lv][1] for lv in LEVELS),
                 "brier": float(((pr.p_win - (F == F.max()).astype(float) / max((F == F.max()).sum(), 1)) ** 2).sum()),
                 "right_leader": bool(F[L] >= F.max()),
+                # for calibration scripts: the projected and true margin, the raw interval, the covariate imbalance
+                "margin_pt": pr.margin_share,
+                "margin_true": true_m,
+                "imbalance": float(pr.state.get("imbalance", 0.0)),
+                "imbalance_z": float(pr.state.get("imbalance_z", 0.0)),
+                "interval_scale": float(pr.state.get("interval_scale", 1.0)),
+                "units_fitted": int(pr.state.get("units_fitted", 0)),
             }
             true_share = F / Ft
             for lv in LEVELS:
                 lo, hi = pr.margin_points_intervals[lv]
                 row[f"cov{lv}"] = bool(lo - 1e-12 <= true_m <= hi + 1e-12)
+                row[f"iv{lv}"] = (lo, hi)
                 slo, shi = pr.share_intervals[lv]
                 row[f"scov{lv}"] = float(((slo - 1e-12 <= true_share) & (true_share <= shi + 1e-12)).mean())
             rows.append(row)

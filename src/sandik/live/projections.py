@@ -3,7 +3,7 @@
 One ``ProjectionWorker`` per ``LiveService``. It listens to the service's
 changes (on the writer thread it only marks races dirty) and, every
 ``interval`` seconds on its own thread, projects the races whose tally changed
-since its last pass (about 4 ms per race), from a copy of their box vectors
+since its last pass (2-4 ms per race, bench/bench_projection.py), from a copy of their box vectors
 taken under the writer's lock (so the writer never waits for the model). The
 first pass projects every race with boxes. Results are kept serialised per race,
 with a projection version that only grows; routes serve those bytes.

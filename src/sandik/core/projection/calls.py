@@ -71,6 +71,15 @@ class CallDecision:
         }
 
 
+def _lower_quantile(x: np.ndarray, q: float) -> float:
+    """``np.quantile(x, q)`` (linear interpolation) for a small q, from a partial sort."""
+    pos = q * (len(x) - 1)
+    lo = int(np.floor(pos))
+    part = np.partition(x, (lo, min(lo + 1, len(x) - 1)))
+    frac = pos - lo
+    return float(part[lo] * (1 - frac) + part[min(lo + 1, len(x) - 1)] * frac)
+
+
 def lock_winner(counted: np.ndarray, remaining_cap: int) -> int | None:
     """Index of the candidate whose counted lead over every other exceeds every vote still possible."""
     if len(counted) == 0:
@@ -83,6 +92,17 @@ def lock_winner(counted: np.ndarray, remaining_cap: int) -> int | None:
     return None
 
 
+def _frame_totals(frame: RaceFrame) -> tuple[float, np.ndarray, np.ndarray]:
+    """Expected vote in all, per group and per size stratum: fixed for the night, so kept on the frame."""
+    hit = frame._guard_totals
+    if hit is None:
+        E = frame.expected
+        S = int(frame.stratum.max()) + 1 if frame.n_units else 0
+        hit = (float(E.sum()), np.bincount(frame.group, weights=E, minlength=frame.n_groups), np.bincount(frame.stratum, weights=E, minlength=S))
+        frame._guard_totals = hit
+    return hit
+
+
 def guards(frame: RaceFrame, state: RaceState, proj: RaceProjection, rule: CallRule) -> list[str]:
     """What blocks a statistical call now (empty: nothing)."""
     blocked: list[str] = []
@@ -91,17 +111,14 @@ def guards(frame: RaceFrame, state: RaceState, proj: RaceProjection, rule: CallR
     if proj.pct_expected_counted < rule.min_counted:
         blocked.append(f"only {100 * proj.pct_expected_counted:.1f}% of expected vote counted (< {100 * rule.min_counted:g}%)")
     E = frame.expected
-    tot = E.sum()
+    tot, gE, sE = _frame_totals(frame)
     if tot > 0:
-        inc = frame.incidence
-        gE = np.asarray(inc @ E)
-        g_in = np.asarray(inc @ state.reported.astype(float)) > 0
+        g_in = np.bincount(frame.group[state.reported], minlength=frame.n_groups) > 0
         big_missing = np.flatnonzero((gE >= rule.min_group_share * tot) & ~g_in)
         if len(big_missing):
             names = ", ".join(frame.group_ids[i] for i in big_missing[:3])
             blocked.append(f"{len(big_missing)} group(s) with >= {100 * rule.min_group_share:g}% of the expected vote have no unit in ({names})")
-        S = int(frame.stratum.max()) + 1 if frame.n_units else 0
-        sE = np.bincount(frame.stratum, weights=E, minlength=S)
+        S = len(sE)
         sIn = np.bincount(frame.stratum, weights=np.where(state.reported, E, 0.0), minlength=S)
         low = [s for s in range(S) if sE[s] > 0 and sIn[s] < rule.min_stratum_counted * sE[s]]
         if low:
@@ -146,7 +163,7 @@ def decide(frame: RaceFrame, state: RaceState, proj: RaceProjection, rule: CallR
         others = np.delete(d, L, axis=1)
         m = d[:, L] - others.max(axis=1)
         lo_q = (1 - rule.level) / 2
-        m_lo = float(np.quantile(m, lo_q))
+        m_lo = float(_lower_quantile(m, lo_q))
         m_norm = float(m.mean() - Z_CALL * m.std())
         base_model.update({"margin_draw_min": float(m.min()), "margin_lower_999": m_lo, "margin_lower_999_normal": m_norm, "p_win": proj.p_win})
         if (m <= 0).any():

@@ -34,7 +34,10 @@ def _logistic(X: np.ndarray, y: np.ndarray, steps: int = 12, l2: float = 1.0) ->
         p = 1.0 / (1.0 + np.exp(-eta))
         g = X.T @ (y - p) - l2 * beta
         H = (X * (p * (1 - p))[:, None]).T @ X + l2 * np.eye(X.shape[1])
-        beta = beta + np.linalg.solve(H, g)
+        step = np.linalg.solve(H, g)
+        beta = beta + step
+        if float(np.abs(step).max()) < 1e-10:
+            break  # converged: further Newton steps change nothing that matters
     return beta
 
 

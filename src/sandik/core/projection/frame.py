@@ -17,6 +17,7 @@ under a second; building them from an ``Election`` and a ``LiveTally`` is in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -52,6 +53,13 @@ class RaceFrame:
     notes: tuple[str, ...] = ()  # why the projection is weaker than usual (no baseline, new candidate, ...)
     on_ballot: np.ndarray | None = None  # (n, K) bool: candidate k stands in unit j (None: everyone everywhere)
     _inc: sparse.csr_matrix | None = field(default=None, repr=False)
+    # Everything the model derives from the frame alone (design matrix, feature
+    # centres, group totals), built on first use and reused by every refresh:
+    # a frame is fixed for the night, so this is computed once per race, not per batch.
+    _pre: Any = field(default=None, repr=False)
+    _guard_totals: Any = field(default=None, repr=False)
+    _swing_cache: Any = field(default=None, repr=False)  # (digest of the count, the race's swing) for the pooled prior
+    _qbar: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.registered)
@@ -91,11 +99,12 @@ class RaceFrame:
     @property
     def baseline_mean(self) -> np.ndarray:
         """Expected-vote-weighted mean baseline share per candidate."""
-        w = self.expected
-        tot = w.sum()
-        if tot <= 0:
-            return np.zeros(self.n_candidates)
-        return (w[:, None] * self.base_share).sum(axis=0) / tot
+        if self._qbar is None:
+            w = self.expected
+            tot = w.sum()
+            self._qbar = np.zeros(self.n_candidates) if tot <= 0 else (w[:, None] * self.base_share).sum(axis=0) / tot
+            self._qbar.setflags(write=False)
+        return self._qbar
 
 
 @dataclass(eq=False)

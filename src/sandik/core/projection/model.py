@@ -61,6 +61,17 @@ class ModelParams:
     turnout_prior_sd: float = 0.10  # prior sd of log turnout ratio between groups
     turnout_shift_sd: float = 0.05
     min_units: int = 3  # fewer reported units than this: the race's swing comes from the prior
+    # Calibration of the published intervals (not of the draws that make calls; see
+    # ``interval_scale_of``): the spread of the draws around the point is scaled by
+    # interval_scale x (1 + interval_scale_z x (z - interval_z_free)+), where z is the
+    # covariate imbalance between counted and outstanding units in units of what
+    # random arrival would give; by interval_scale_prior while the race has too few
+    # units of its own (the pooled prior). Tuned on the Turkey 2019 -> 2024 replays
+    # only (docs/backtests.md); the İstanbul 2014 -> 2019 replays are held out.
+    interval_scale: float = 0.90
+    interval_scale_z: float = 0.75
+    interval_z_free: float = 0.5
+    interval_scale_prior: float = 0.88
 
 
 @dataclass(frozen=True)
@@ -203,42 +214,96 @@ def default_prior(frame: RaceFrame, params: ModelParams) -> SwingPrior:
     return SwingPrior(np.zeros(k), multinomial_cov(s, 2 * params.prior_group_sd), 0.0, params.turnout_prior_sd, "default")
 
 
+@dataclass(eq=False)
+class _Prepared:
+    """What ``project`` needs from a frame that does not depend on the count (built once per frame)."""
+
+    u: np.ndarray  # (n,) baseline share of parties with no candidate here
+    qbar: np.ndarray
+    ubar: float
+    lE_mean: float
+    sd_lE: float
+    x3: np.ndarray  # (n,) scaled log expected vote
+    X: np.ndarray  # (n, K, P) design
+    onb: np.ndarray  # (n, K) bool
+    onb_f: np.ndarray  # (n, K) float
+    imb_F: np.ndarray  # (n, c) imbalance features
+    imb_mean: np.ndarray
+    imb_sd: np.ndarray
+    E_sum: float
+
+
+def prepared(frame: RaceFrame) -> _Prepared:
+    pre = frame._pre
+    if pre is not None:
+        return pre
+    n, K = frame.n_units, frame.n_candidates
+    E = frame.expected
+    q = frame.base_share
+    u = np.clip(1.0 - q.sum(axis=1), 0.0, 1.0)
+    qbar = frame.baseline_mean
+    E_sum = float(E.sum())
+    ubar = float((E * u).sum() / E.sum()) if E_sum > 0 else 0.0
+    # Features: baseline share, unmapped baseline share, unit size (log expected
+    # vote, scaled to the spread of a share so that one ridge fits all).
+    lE = np.log(np.maximum(E, 1.0))
+    sd_lE = float(lE.std()) if n > 1 else 0.0
+    x3 = 0.1 * (lE - lE.mean()) / sd_lE if sd_lE > 1e-9 else np.zeros(n)
+    X = np.ascontiguousarray(np.stack([q - qbar, np.broadcast_to((u - ubar)[:, None], (n, K)), np.broadcast_to(x3[:, None], (n, K))], axis=-1))  # (n, K, P)
+    onb = frame.on_ballot if frame.on_ballot is not None else np.ones((n, K), dtype=bool)
+    F = np.column_stack([q[:, np.argsort(-qbar)[: min(2, K)]], lE])
+    if E_sum > 0:
+        m_all = (E @ F) / E.sum()
+        sd = np.sqrt((E @ (F - m_all) ** 2) / E.sum())
+    else:
+        m_all = np.zeros(F.shape[1])
+        sd = np.zeros(F.shape[1])
+    pre = _Prepared(u, qbar, ubar, float(lE.mean()) if n else 0.0, sd_lE, x3, X, onb, onb.astype(float), F, m_all, sd, E_sum)
+    frame._pre = pre
+    return pre
+
+
 def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = None, prior: SwingPrior | None = None) -> RaceProjection:
-    """Project one race's final result from the units counted so far."""
+    """Project one race's final result from the units counted so far.
+
+    Every sum over units is taken over the units it concerns (fitted units, or
+    units still out) by group, with the frame's count-independent parts
+    (:func:`prepared`) reused between refreshes.
+    """
     params = params or ModelParams()
     state.check(frame)
     K = frame.n_candidates
     n = frame.n_units
     rep = state.reported
     out = ~rep
+    out_idx = np.flatnonzero(out)
     counted = state.votes[rep].sum(axis=0).astype(np.int64) if K else np.zeros(0, dtype=np.int64)
     counted_valid = int(state.valid[rep].sum())
     E = frame.expected
-    rem_E = float(E[out].sum())
+    rem_E = float(E[out_idx].sum())
     expected_total = counted_valid + rem_E
-    pct_exp = counted_valid / expected_total if expected_total > 0 else (1.0 if not out.any() else 0.0)
-    remaining_cap = int(frame.cap[out].sum())
+    pct_exp = counted_valid / expected_total if expected_total > 0 else (1.0 if not len(out_idx) else 0.0)
+    remaining_cap = int(frame.cap[out_idx].sum())
     bounds = (counted.copy(), counted + remaining_cap)
     notes = list(frame.notes)
 
     if K == 0:
         raise ModelError(f"race {frame.race_id} has no candidates: nothing to project")
-    if not out.any():
+    if not len(out_idx):
         return _complete(frame, state, counted, counted_valid, bounds, notes)
 
+    pre = prepared(frame)
     rng = np.random.default_rng(params.seed)
     B = params.draws
     q = frame.base_share
-    u = np.clip(1.0 - q.sum(axis=1), 0.0, 1.0)
-    qbar = frame.baseline_mean
-    ubar = float((E * u).sum() / E.sum()) if E.sum() > 0 else 0.0
+    qbar, ubar, x3, X = pre.qbar, pre.ubar, pre.x3, pre.X
+    P = X.shape[-1]
     any_base = bool(frame.has_base.any())
 
     # --- fit on reported units with votes ------------------------------------------
-    fit = rep & (state.valid > 0) & (E > 0)
-    n_fit = int(fit.sum())
+    fit_idx = np.flatnonzero(rep & (state.valid > 0) & (E > 0))
+    n_fit = len(fit_idx)
     G = frame.n_groups
-    inc = frame.incidence
     if prior is None:
         prior = default_prior(frame, params)
     mode = "model"
@@ -249,33 +314,22 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
         mode = "prior" if any_base else "no_baseline"
         notes.append(f"{n_fit} unit(s) counted (< {params.min_units}): the swing comes from {'other races' if prior.source != 'default' else 'a wide default prior'}; no statistical call")
 
-    p = np.zeros((n, K))
-    p[fit] = state.votes[fit] / state.valid[fit, None]
-    y = p - q
-    # Features: baseline share, unmapped baseline share, unit size (log expected
-    # vote, scaled to the spread of a share so that one ridge fits all).
-    lE = np.log(np.maximum(E, 1.0))
-    sd_lE = float(lE.std()) if n > 1 else 0.0
-    x3 = 0.1 * (lE - lE.mean()) / sd_lE if sd_lE > 1e-9 else np.zeros(n)
-    X = np.stack([q - qbar, np.broadcast_to((u - ubar)[:, None], (n, K)), np.broadcast_to(x3[:, None], (n, K))], axis=-1)  # (n, K, P)
-    P = X.shape[-1]
-    lz = np.zeros(n)
-    lz[fit] = np.clip(np.log(np.maximum(state.valid[fit], 1) / E[fit]), -2.0, 1.0)
-    w = np.where(fit, E, 0.0)
+    # Everything below on the fitted units only (f suffix): (m, ...) arrays.
+    gfit = frame.group[fit_idx]
+    validf = state.valid[fit_idx]
+    yf = state.votes[fit_idx] / validf[:, None] - q[fit_idx]
+    Xf = X[fit_idx]
+    x3f = x3[fit_idx]
+    lzf = np.clip(np.log(np.maximum(validf, 1) / E[fit_idx]), -2.0, 1.0)
+    wf = E[fit_idx]
+    onbf = pre.onb_f[fit_idx]
+    wkf = wf[:, None] * onbf  # a candidate not on a unit's ballot says nothing about its swing there
+
+    gsum = _grouper(gfit, G)
 
     # Group sufficient statistics (reported units only): a refit per bootstrap
     # draw is then one (B x G) @ (G x ...) product.
-    # Every array summed here is weighted by w (zero outside the fitted units), so
-    # the sums run over the fitted units only.
-    fit_idx = np.flatnonzero(fit)
-    inc_fit = sparse.csr_matrix((np.ones(len(fit_idx)), (frame.group[fit_idx], np.arange(len(fit_idx)))), shape=(G, len(fit_idx)))
-
-    def gsum(a: np.ndarray) -> np.ndarray:
-        return np.asarray(inc_fit @ a[fit_idx])
-
-    onb = frame.on_ballot if frame.on_ballot is not None else np.ones((n, K), dtype=bool)
-    wk = w[:, None] * onb  # a candidate not on a unit's ballot says nothing about its swing there
-    Sw = gsum(w)
+    Sw = gsum(wf)
     rg = Sw > 0  # groups with reported units
     G_R = int(rg.sum())
     Swr = Sw[rg]
@@ -284,14 +338,13 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
         omega[1:] = rng.exponential(1.0, size=(B, G_R))
     lam = params.ridge
 
-    def suff(Xf: np.ndarray, Y: np.ndarray, wts: np.ndarray) -> tuple[np.ndarray, ...]:
-        k, pp = Xf.shape[1], Xf.shape[2]
-        Xs, ws, Ys = Xf[fit_idx], wts[fit_idx], Y[fit_idx]
-        m = len(fit_idx)
+    def suff(Xs: np.ndarray, Ys: np.ndarray, ws: np.ndarray) -> tuple[np.ndarray, ...]:
+        k, pp = Xs.shape[1], Xs.shape[2]
+        m = len(Xs)
         wX = ws[:, :, None] * Xs
 
         def gs(a: np.ndarray) -> np.ndarray:
-            return np.asarray(inc_fit @ a)[rg]
+            return gsum(a)[rg]
 
         return gs(ws), gs(wX.reshape(m, -1)), gs((wX[..., :, None] * Xs[..., None, :]).reshape(m, -1)), gs(ws * Ys), gs((wX * Ys[..., None]).reshape(m, -1)), k, pp
 
@@ -303,13 +356,48 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
         My = (om @ Sy) / W
         C = (om @ Sxx).reshape(D, k, pp, pp) / W[:, :, None, None] - Mx[..., :, None] * Mx[..., None, :] + lam * np.eye(pp)
         cy = (om @ Sxy).reshape(D, k, pp) / W[:, :, None] - Mx * My[..., None]
-        beta = np.linalg.solve(C, cy[..., None])[..., 0]
+        beta = _solve_small(C, cy)
         a = My - (beta * Mx).sum(axis=-1)
         return a, beta
 
+    def suff_swing() -> tuple[np.ndarray, ...]:
+        # ``suff(Xf, yf, wkf)`` using the design's structure (two of its three columns
+        # are the same for every candidate): 14 weighted products of (m, K) arrays
+        # instead of the (m, K, P, P) outer products.
+        m = n_fit
+        x0 = Xf[:, :, 0]
+        x1 = (pre.u[fit_idx] - ubar)[:, None]
+        x2 = x3f[:, None]
+        buf = np.empty((m, 14, K))
+        A = wkf
+        buf[:, 0] = A
+        np.multiply(A, x0, out=buf[:, 1])
+        np.multiply(A, x1, out=buf[:, 2])
+        np.multiply(A, x2, out=buf[:, 3])
+        np.multiply(buf[:, 1], x0, out=buf[:, 4])
+        np.multiply(buf[:, 1], x1, out=buf[:, 5])
+        np.multiply(buf[:, 1], x2, out=buf[:, 6])
+        np.multiply(buf[:, 2], x1, out=buf[:, 7])
+        np.multiply(buf[:, 2], x2, out=buf[:, 8])
+        np.multiply(buf[:, 3], x2, out=buf[:, 9])
+        np.multiply(A, yf, out=buf[:, 10])
+        np.multiply(buf[:, 1], yf, out=buf[:, 11])
+        np.multiply(buf[:, 2], yf, out=buf[:, 12])
+        np.multiply(buf[:, 3], yf, out=buf[:, 13])
+        S = gsum(buf.reshape(m, 14 * K)).reshape(G, 14, K)[rg]
+        gr = S.shape[0]
+        Sx = np.ascontiguousarray(S[:, 1:4].transpose(0, 2, 1)).reshape(gr, K * P)
+        xx = S[:, 4:10]  # 00, 01, 02, 11, 12, 22
+        Sxx = np.empty((gr, K, P, P))
+        for (i, j), c in zip(((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)), range(6)):
+            Sxx[:, :, i, j] = xx[:, c]
+            Sxx[:, :, j, i] = xx[:, c]
+        Sxy = np.ascontiguousarray(S[:, 11:14].transpose(0, 2, 1)).reshape(gr, K * P)
+        return S[:, 0], Sx, Sxx.reshape(gr, K * P * P), S[:, 10], Sxy, K, P
+
     if n_fit >= params.min_units:
-        a_all, beta_all = solve(omega, suff(X, y, wk))
-        mz, bz = solve(omega, suff(x3[:, None, None], lz[:, None], w[:, None]))
+        a_all, beta_all = solve(omega, suff_swing())
+        mz, bz = solve(omega, suff(x3f[:, None, None], lzf[:, None], wf[:, None]))
         mu_all, thz_all = mz[:, 0], bz[:, 0, 0]
     else:
         a_all = np.zeros((B + 1, K))
@@ -324,23 +412,20 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
     a_hat, beta_hat, mu_hat, thz_hat = a_all[0], beta_all[0], float(mu_all[0]), float(thz_all[0])
 
     # --- residual spreads --------------------------------------------------------------
-    resid = np.zeros((n, K))
-    if n_fit:
-        resid[fit] = (y[fit] - (a_hat + (X[fit] * beta_hat).sum(axis=-1))) * onb[fit]
+    residf = (yf - (a_hat + (Xf * beta_hat).sum(axis=-1))) * onbf
     Rg = np.zeros((G, K))
-    Swk = gsum(wk)
-    Rg[rg] = gsum(wk * resid)[rg] / np.maximum(Swk[rg], 1e-9)
+    Swk = gsum(wkf)
+    Rg[rg] = gsum(wkf * residf)[rg] / np.maximum(Swk[rg], 1e-9)
     Lg = np.zeros(G)
-    Lg[rg] = gsum(w * (lz - mu_hat - thz_hat * x3))[rg] / Sw[rg]
-    nG = np.asarray(inc @ fit.astype(float))
+    Lg[rg] = gsum(wf * (lzf - mu_hat - thz_hat * x3f))[rg] / Sw[rg]
+    nG = np.bincount(gfit, minlength=G).astype(float)
     share_now = np.where(counted.sum() > 0, counted / max(counted.sum(), 1), np.maximum(qbar, 1.0 / K))
     floor_shape = np.maximum(share_now, 0.5 / K)
     cov_unit_prior = multinomial_cov(floor_shape, params.prior_unit_sd)
     if n_fit >= 2:
-        d = resid[fit] - Rg[frame.group[fit]]
-        wf = w[fit]
+        d = residf - Rg[gfit]
         cov_unit = (d * wf[:, None]).T @ d / wf.sum()
-        vz_unit = float((wf * (lz[fit] - mu_hat - thz_hat * x3[fit] - Lg[frame.group[fit]]) ** 2).sum() / wf.sum())
+        vz_unit = float((wf * (lzf - mu_hat - thz_hat * x3f - Lg[gfit]) ** 2).sum() / wf.sum())
     else:
         cov_unit = np.zeros((K, K))
         vz_unit = 0.0
@@ -395,27 +480,38 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
     zeta_hat = kz * Lg
 
     # --- outstanding units, per group ----------------------------------------------------
-    Eo = np.where(out, E, 0.0)
-    SE = np.asarray(inc @ Eo)
-    go = np.flatnonzero(np.asarray(inc @ out.astype(float)) > 0)  # groups with units out
-    SE = SE[go]
-    SEq = np.asarray(inc @ (Eo[:, None] * q))[go]
-    SEX = np.asarray(inc @ (Eo[:, None, None] * X).reshape(n, -1))[go].reshape(-1, K, P)
-    x3g = np.asarray(inc @ (Eo * x3))[go] / np.maximum(SE, 1e-9)
-    SE2 = np.asarray(inc @ (Eo * Eo))[go]
-    capg = np.asarray(inc @ np.where(out, frame.cap, 0).astype(float))[go]
-    avail = np.asarray(inc @ (onb & out[:, None]).astype(float))[go] > 0  # (Gu, K): on some outstanding ballot
+    gout = frame.group[out_idx]
+    Eo = E[out_idx]
+    cnt_out = np.bincount(gout, minlength=G)
+    go = np.flatnonzero(cnt_out > 0)  # groups with units out
+    SE = np.bincount(gout, weights=Eo, minlength=G)[go]
+    osum = _grouper(gout, G)
+    SEq = osum(Eo[:, None] * q[out_idx])[go]
+    # The design's columns are q - q̄, u - ū and x3 (the last two the same for every
+    # candidate), so its expected-vote sums per group follow from three sums.
+    SEu = np.bincount(gout, weights=Eo * pre.u[out_idx], minlength=G)[go]
+    SEx3 = np.bincount(gout, weights=Eo * x3[out_idx], minlength=G)[go]
+    SEX = np.empty((len(go), K, P))
+    SEX[:, :, 0] = SEq - SE[:, None] * qbar
+    SEX[:, :, 1] = (SEu - SE * ubar)[:, None]
+    SEX[:, :, 2] = SEx3[:, None]
+    x3g = SEx3 / np.maximum(SE, 1e-9)
+    SE2 = np.bincount(gout, weights=Eo * Eo, minlength=G)[go]
+    capg = np.bincount(gout, weights=frame.cap[out_idx].astype(float), minlength=G)[go]
+    avail = osum(pre.onb_f[out_idx])[go] > 0  # (Gu, K): on some outstanding ballot
     Gu = len(go)
 
     L_group = psd_sqrt(cov_group)
     L_unit = psd_sqrt(cov_unit)
     f_out = 1.0 - pct_exp
 
-    z_shift = rng.standard_normal((B, K))
-    z_small = rng.standard_normal((B, K))
-    z_eps = rng.standard_normal((B, Gu, K))
-    z_unit = rng.standard_normal((B, Gu, K))
-    z_turn = rng.standard_normal((B, 3, Gu))
+    # One call for all the normals (the generator fills them in sequence, so the
+    # values are those of five calls in this order).
+    z_all = rng.standard_normal(2 * B * K + 2 * B * Gu * K + 3 * B * Gu)
+    cuts = np.cumsum([B * K, B * K, B * Gu * K, B * Gu * K])
+    z_shift, z_small, z_eps, z_unit, z_turn = np.split(z_all, cuts)
+    z_shift, z_small = z_shift.reshape(B, K), z_small.reshape(B, K)
+    z_eps, z_unit, z_turn = z_eps.reshape(B, Gu, K), z_unit.reshape(B, Gu, K), z_turn.reshape(B, 3, Gu)
 
     # The race-level swing uncertainty that the bootstrap over groups cannot see
     # when few groups have reported, plus the arrival-order shift.
@@ -427,7 +523,7 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
     L_prior = psd_sqrt(prior.cov) if small > 1e-3 else np.zeros((K, K))
     # Covariate shift: how unlike the counted units the outstanding ones are
     # (standardised mean difference of baseline shares and size, the largest).
-    imbalance = _imbalance(np.column_stack([q[:, np.argsort(-qbar)[: min(2, K)]], lE]), E, rep)
+    imbalance, imbalance_z = _imbalance_pre(pre, E, rep)
     excess = max(imbalance - params.imbalance_free, 0.0)
     # A swing of the outstanding units: its effect on the race already scales with
     # the share still out, so it is not scaled down again here (under an adversarial
@@ -440,10 +536,11 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
     # draw moves the race's coefficients, the group's residual moves the other
     # way, by its shrinkage weight (otherwise the bootstrap counts twice).
     Xrep = np.zeros((Gu, K, P))
-    Xrep[rg[go]] = (gsum((w[:, None, None] * X).reshape(n, -1))[go][rg[go]] / Sw[go][rg[go], None]).reshape(-1, K, P)
+    sel = rg[go]
+    Xrep[sel] = (gsum((wf[:, None, None] * Xf).reshape(n_fit, K * P))[go][sel] / Sw[go][sel, None]).reshape(-1, K, P)
     d_a = a_all[1:] - a_all[0]
     d_beta = beta_all[1:] - beta_all[0]
-    shift_fit = d_a[:, None, :] + (d_beta[:, None, :, :] * Xrep[None]).sum(axis=-1)  # (B, Gu, K)
+    shift_fit = d_a[:, None, :] + _design_dot(d_beta, Xrep)  # (B, Gu, K)
     eps_draw = eps_hat[go][None] - kg[go][None, :, None] * shift_fit + np.sqrt(1.0 - kg[go])[None, :, None] * (z_eps @ L_group.T)
     # Groups with nothing in yet: resample the residual vectors of reported groups
     # (all candidates together, heavy tails kept: a district where a party did not
@@ -457,14 +554,14 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
         eps_draw[:, fresh, :] = np.sqrt(mix) * pool_r[pick] + np.sqrt(1 - mix) * eps_draw[:, fresh, :]
     zeta_draw = zeta_hat[go][None] + np.sqrt((1.0 - kz[go]) * vz_group)[None] * z_turn[:, 2, :]
     noise = (z_unit @ L_unit.T) * np.sqrt(SE2)[None, :, None]
+    fallback_share = np.maximum(qbar, 1e-9) / np.maximum(qbar, 1e-9).sum()
 
     def group_votes(a, beta, mu, thz, eps, zeta, nz) -> np.ndarray:
         # a: (..., K); beta: (..., K, P); mu, thz: (...); eps, nz: (..., Gu, K); zeta: (..., Gu)
-        shares = SEq + a[..., None, :] * SE[:, None] + (beta[..., None, :, :] * SEX).sum(axis=-1) + eps * SE[:, None] + nz
+        shares = SEq + a[..., None, :] * SE[:, None] + _design_dot(beta, SEX) + eps * SE[:, None] + nz
         shares = np.clip(shares, 0.0, None) * avail
         tot = shares.sum(axis=-1, keepdims=True)
-        fallback = np.broadcast_to(np.maximum(qbar, 1e-9) / np.maximum(qbar, 1e-9).sum(), shares.shape)
-        shares = np.where(tot > 0, shares / np.where(tot > 0, tot, 1.0), fallback)
+        shares = np.where(tot > 0, shares / np.where(tot > 0, tot, 1.0), fallback_share)
         T = np.minimum(np.exp(mu[..., None] + thz[..., None] * x3g + zeta) * SE, capg)
         return shares * T[..., None]
 
@@ -475,8 +572,9 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
     draws = np.clip(draws, bounds[0], bounds[1])
     point = np.clip(point, bounds[0], bounds[1])
 
-    proj = _summarise(frame, counted, counted_valid, expected_total, pct_exp, point, draws, bounds, remaining_cap, mode, notes)
-    proj.units_reported = int(rep.sum())
+    iv_scale = params.interval_scale_prior if n_fit < params.min_units else interval_scale_of(params, imbalance_z)
+    proj = _summarise(frame, counted, counted_valid, expected_total, pct_exp, point, draws, bounds, remaining_cap, mode, notes, iv_scale)
+    proj.units_reported = n - len(out_idx)
     proj.state = {
         "mode": mode,
         "units_fitted": n_fit,
@@ -488,30 +586,111 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
         "prior_source": prior.source,
         "swing_intercept": a_hat,
         "swing_slopes": beta_hat,  # per candidate: baseline share, unmapped share, size
-        "feature_centres": {"baseline_share": qbar, "unmapped_share": ubar, "log_expected_mean": float(lE.mean()), "log_expected_sd": sd_lE},
+        "feature_centres": {"baseline_share": qbar, "unmapped_share": ubar, "log_expected_mean": pre.lE_mean, "log_expected_sd": pre.sd_lE},
         "turnout_slope_size": thz_hat,
         "log_turnout_ratio": mu_hat,
         "group_sd": np.sqrt(np.clip(np.diag(cov_group), 0, None)),
         "unit_sd": np.sqrt(np.clip(np.diag(cov_unit), 0, None)),
         "shift_sd": shift_scale,
         "imbalance": imbalance,
+        "imbalance_z": imbalance_z,
+        "interval_scale": iv_scale,
         "draws": B,
         "seed": params.seed,
     }
     return proj
 
 
-def _imbalance(F: np.ndarray, w: np.ndarray, rep: np.ndarray) -> float:
-    """Largest standardised mean difference of the columns of F between reported and outstanding units."""
+def _grouper(gidx: np.ndarray, n_groups: int):
+    """Sums per group of the rows of an array, for one fixed assignment of rows to groups.
+
+    Small cases (most races) use one dense 0/1 matrix product (one BLAS call);
+    large ones a sparse incidence matrix (its product costs rows x columns, not
+    groups x rows x columns).
+    """
+    m = len(gidx)
+    if m * n_groups <= 4_000:
+        H = (np.arange(n_groups)[:, None] == gidx[None, :]).astype(float)
+
+        def dense(a: np.ndarray) -> np.ndarray:
+            a = np.asarray(a, dtype=float)
+            if a.ndim <= 2:
+                return H @ a
+            return (H @ a.reshape(m, -1)).reshape((n_groups, *a.shape[1:]))
+
+        return dense
+
+    inc = sparse.csr_matrix((np.ones(m), (gidx, np.arange(m))), shape=(n_groups, m))
+
+    def sparse_sum(a: np.ndarray) -> np.ndarray:
+        a = np.asarray(a, dtype=float)
+        if a.ndim <= 1:
+            return np.bincount(gidx, weights=a, minlength=n_groups)
+        return np.asarray(inc @ a.reshape(m, -1)).reshape((n_groups, *a.shape[1:]))
+
+    return sparse_sum
+
+
+def _solve_small(C: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Solve C x = c for a stack of small symmetric positive definite systems (..., p, p).
+
+    The ridge keeps every C well conditioned, and p is 1 or 3 here: closed forms
+    (division, the adjugate) over the whole stack cost a few array operations,
+    where a batched LAPACK call pays its overhead per 3x3 system.
+    """
+    p = C.shape[-1]
+    if p == 1:
+        return c / C[..., 0]
+    if p != 3:
+        return np.linalg.solve(C, c[..., None])[..., 0]
+    a, b, cc = C[..., 0, 0], C[..., 0, 1], C[..., 0, 2]
+    d, e, f = C[..., 1, 1], C[..., 1, 2], C[..., 2, 2]
+    A00 = d * f - e * e
+    A01 = cc * e - b * f
+    A02 = b * e - cc * d
+    A11 = a * f - cc * cc
+    A12 = b * cc - a * e
+    A22 = a * d - b * b
+    det = a * A00 + b * A01 + cc * A02
+    y0, y1, y2 = c[..., 0], c[..., 1], c[..., 2]
+    out = np.empty_like(c)
+    out[..., 0] = (A00 * y0 + A01 * y1 + A02 * y2) / det
+    out[..., 1] = (A01 * y0 + A11 * y1 + A12 * y2) / det
+    out[..., 2] = (A02 * y0 + A12 * y1 + A22 * y2) / det
+    return out
+
+
+def _design_dot(beta: np.ndarray, SX: np.ndarray) -> np.ndarray:
+    """Σ_p beta[..., k, p] SX[g, k, p] -> (..., G, K): one matmul per candidate."""
+    if beta.ndim == 2:
+        return np.einsum("kp,gkp->gk", beta, SX)
+    # (K, B, P) @ (K, P, G) -> (K, B, G) -> (B, G, K)
+    return np.matmul(beta.transpose(1, 0, 2), SX.transpose(1, 2, 0)).transpose(1, 2, 0)
+
+
+def _imbalance_pre(pre: _Prepared, w: np.ndarray, rep: np.ndarray) -> tuple[float, float]:
+    """Covariate imbalance between counted and outstanding units: the largest standardised
+    mean difference of the features, and the largest one divided by its spread under random
+    arrival (about sqrt(1/n_in + 1/n_out) with effective numbers of units): a handful of
+    districts differs a lot by chance, thousands of boxes do not."""
     if not rep.any() or rep.all():
-        return 0.0
+        return 0.0, 0.0
+    F = pre.imb_F
     wr, wo = w * rep, w * ~rep
-    if wr.sum() <= 0 or wo.sum() <= 0:
-        return 0.0
-    m_all = (w @ F) / w.sum()
-    sd = np.sqrt((w @ (F - m_all) ** 2) / w.sum())
-    d = np.abs((wr @ F) / wr.sum() - (wo @ F) / wo.sum()) / np.where(sd > 1e-9, sd, np.inf)
-    return float(d.max())
+    sr, so = wr.sum(), wo.sum()
+    if sr <= 0 or so <= 0:
+        return 0.0, 0.0
+    sd = pre.imb_sd
+    d = np.abs((wr @ F) / sr - (wo @ F) / so) / np.where(sd > 1e-9, sd, np.inf)
+    n_in = sr * sr / float(wr @ wr)
+    n_out = so * so / float(wo @ wo)
+    null_sd = float(np.sqrt(1.0 / n_in + 1.0 / n_out))
+    return float(d.max()), float(d.max() / null_sd)
+
+
+def interval_scale_of(params: ModelParams, imbalance_z: float) -> float:
+    """Scale of the published intervals around the point (1: the draws as they are)."""
+    return float(params.interval_scale * (1.0 + params.interval_scale_z * max(imbalance_z - params.interval_z_free, 0.0)))
 
 
 def _quantiles(a: np.ndarray, qs: np.ndarray) -> np.ndarray:
@@ -525,34 +704,41 @@ def _quantiles(a: np.ndarray, qs: np.ndarray) -> np.ndarray:
     return srt[lo] * (1 - frac) + srt[hi] * frac
 
 
-def _summarise(frame, counted, counted_valid, expected_total, pct_exp, point, draws, bounds, remaining_cap, mode, notes) -> RaceProjection:
+def _summarise(frame, counted, counted_valid, expected_total, pct_exp, point, draws, bounds, remaining_cap, mode, notes, scale: float = 1.0) -> RaceProjection:
     K = frame.n_candidates
-    tot_d = draws.sum(axis=1, keepdims=True)
-    share_d = draws / np.where(tot_d > 0, tot_d, 1.0)
+    # The intervals come from the draws' spread around the point, calibrated by
+    # ``scale`` (and kept inside the hard bounds); P(win) and the calls use the raw draws.
+    iv_draws = draws if scale == 1.0 else np.minimum(np.maximum(point + scale * (draws - point), bounds[0]), bounds[1])
+    tot_d = iv_draws.sum(axis=1, keepdims=True)
+    share_d = iv_draws / np.where(tot_d > 0, tot_d, 1.0)
     tot_p = point.sum()
     share_p = point / tot_p if tot_p > 0 else np.zeros(K)
     order = np.argsort(-point, kind="stable")
     lead = int(order[0])
     run = int(order[1]) if K > 1 else -1
     intervals, share_iv, m_iv, mp_iv = {}, {}, {}, {}
-    margin_d = draws[:, lead] - (draws[:, run] if run >= 0 else 0.0)
+    margin_d = iv_draws[:, lead] - (iv_draws[:, run] if run >= 0 else 0.0)
     mshare_d = share_d[:, lead] - (share_d[:, run] if run >= 0 else 0.0)
     margin_p = float(point[lead] - (point[run] if run >= 0 else 0.0))
     mshare_p = float(share_p[lead] - (share_p[run] if run >= 0 else 0.0))
     # One sort of every drawn quantity, then all levels by index.
     levels = (*LEVELS, CALL_LEVEL)
     qs = np.array([(1 - lv) / 2 for lv in levels] + [1 - (1 - lv) / 2 for lv in levels])
-    allq = _quantiles(np.column_stack([draws, share_d, margin_d, mshare_d]), qs)  # (2 x levels, 2K + 2)
+    allq = _quantiles(np.column_stack([iv_draws, share_d, margin_d, mshare_d]), qs)  # (2 x levels, 2K + 2)
     nl = len(levels)
+    # Never inverted, always around the point estimate, always inside the hard bounds
+    # (all levels at once: rows 0..nl-1 are the lower ends, nl..2nl-1 the upper ends).
+    lo_v = np.minimum(np.maximum(np.minimum(allq[:nl, :K], point), bounds[0]), bounds[1])
+    hi_v = np.minimum(np.maximum(np.maximum(allq[nl:, :K], point), bounds[0]), bounds[1])
+    lo_s = np.minimum(np.maximum(np.minimum(allq[:nl, K : 2 * K], share_p), 0.0), 1.0)
+    hi_s = np.minimum(np.maximum(np.maximum(allq[nl:, K : 2 * K], share_p), 0.0), 1.0)
+    lo_m, hi_m = allq[:nl, 2 * K].tolist(), allq[nl:, 2 * K].tolist()
+    lo_mp, hi_mp = allq[:nl, 2 * K + 1].tolist(), allq[nl:, 2 * K + 1].tolist()
     for i, lv in enumerate(levels):
-        lo_r, hi_r = allq[i], allq[nl + i]
-        # Never inverted, always around the point estimate, always inside the hard bounds.
-        lo = np.clip(np.minimum(lo_r[:K], point), bounds[0], bounds[1])
-        hi = np.clip(np.maximum(hi_r[:K], point), bounds[0], bounds[1])
-        intervals[lv] = (lo, hi)
-        share_iv[lv] = (np.clip(np.minimum(lo_r[K : 2 * K], share_p), 0, 1), np.clip(np.maximum(hi_r[K : 2 * K], share_p), 0, 1))
-        m_iv[lv] = (min(float(lo_r[2 * K]), margin_p), max(float(hi_r[2 * K]), margin_p))
-        mp_iv[lv] = (min(float(lo_r[2 * K + 1]), mshare_p), max(float(hi_r[2 * K + 1]), mshare_p))
+        intervals[lv] = (lo_v[i], hi_v[i])
+        share_iv[lv] = (lo_s[i], hi_s[i])
+        m_iv[lv] = (min(lo_m[i], margin_p), max(hi_m[i], margin_p))
+        mp_iv[lv] = (min(lo_mp[i], mshare_p), max(hi_mp[i], mshare_p))
     winners = np.argmax(draws, axis=1)
     p_win = np.bincount(winners, minlength=K) / len(draws)
     return RaceProjection(

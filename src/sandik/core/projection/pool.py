@@ -9,6 +9,7 @@ covariance. ``project_many`` is what both the live path and the backtests call.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -44,21 +45,42 @@ def _party_key(frame: RaceFrame, k: int) -> str:
     return frame.candidate_parties[k] or f"~{frame.candidate_ids[k]}"
 
 
+def _state_key(st: RaceState) -> bytes:
+    """A digest of a race's count (which units are in, and every vote): equal digests, equal swings."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.packbits(st.reported).tobytes())
+    h.update(np.ascontiguousarray(st.votes).tobytes())
+    h.update(np.ascontiguousarray(st.valid).tobytes())
+    return h.digest()
+
+
 def race_swings(frames: dict[str, RaceFrame], states: dict[str, RaceState]) -> dict[str, tuple[dict[str, tuple[float, float]], float, float]]:
-    """Per race with votes in: (party -> (mean swing of share, race baseline share), weight = valid votes counted, mean log turnout ratio)."""
+    """Per race with votes in: (party -> (mean swing of share, race baseline share), weight = valid votes counted, mean log turnout ratio).
+
+    A race's swing is kept on its frame with a digest of the count it came from,
+    so a refresh after a batch recomputes only the races whose count changed.
+    """
     out = {}
     for rid, fr in frames.items():
         st = states[rid]
-        m = st.reported & (st.valid > 0) & (fr.expected > 0) & fr.has_base
-        if not m.any():
+        key = _state_key(st)
+        hit = fr._swing_cache
+        if hit is not None and hit[0] == key:
+            if hit[1] is not None:
+                out[rid] = hit[1]
             continue
-        T = st.valid[m].astype(float)
-        E = fr.expected[m]
-        p = st.votes[m] / T[:, None]
-        sw = ((p - fr.base_share[m]) * E[:, None]).sum(axis=0) / E.sum()
-        lt = float(np.log(T.sum() / E.sum()))
-        qb = fr.baseline_mean
-        out[rid] = ({_party_key(fr, k): (float(sw[k]), float(qb[k])) for k in range(fr.n_candidates)}, float(T.sum()), lt)
+        m = st.reported & (st.valid > 0) & (fr.expected > 0) & fr.has_base
+        val = None
+        if m.any():
+            T = st.valid[m].astype(float)
+            E = fr.expected[m]
+            p = st.votes[m] / T[:, None]
+            sw = ((p - fr.base_share[m]) * E[:, None]).sum(axis=0) / E.sum()
+            lt = float(np.log(T.sum() / E.sum()))
+            qb = fr.baseline_mean
+            val = ({_party_key(fr, k): (float(sw[k]), float(qb[k])) for k in range(fr.n_candidates)}, float(T.sum()), lt)
+            out[rid] = val
+        fr._swing_cache = (key, val)
     return out
 
 
