@@ -19,7 +19,9 @@ import argparse
 import os
 import time
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the sandik CLI (and so the server) sets it: see sandik/cli.py
+
+import numpy as np  # noqa: E402
 
 from sandik.backtest.data import ALLIANCES_TR
 from sandik.core.projection.election import build_frames, project_election, race_state
