@@ -494,7 +494,8 @@ class ServiceRegistry:
             if svc is None:
                 svc = LiveService(self.store, election_id)  # NotFound for an unknown election
                 # The election and its tally live as long as the server: take them out of the
-                # cyclic GC's reach, or every full collection walks them (100+ ms stalls of every request).
+                # cyclic GC's reach, or every full collection walks them (100+ ms stalls of every
+                # request). A server process also freezes what the night adds (live/gc_steward.py).
                 gc.freeze()
                 svc.start()
                 if self.follow:
