@@ -34,7 +34,7 @@ from sandik.core.results import RaceResult, final_results
 from sandik.core.sheet import OFFICIAL, TallySheet
 from sandik.core.tally import NB
 from sandik.errors import NotFound, SandikError
-from sandik.ingest.pipeline import IngestReport, Ingestor, Item
+from sandik.ingest.pipeline import IngestReport, Ingestor, Item, gc_paused
 from sandik.store.repository import Store
 
 CHANGE_LOG = 20_000  # versions of change history kept for "what changed since v"
@@ -331,6 +331,10 @@ class LiveService:
         return fut.result()
 
     def _catch_up_now(self) -> int:
+        with gc_paused():  # many small containers, no cycles (ingest.pipeline.gc_paused)
+            return self._catch_up_locked()
+
+    def _catch_up_locked(self) -> int:
         e = self.election
         rows = self.store.log_since(e.id, self._seen_seq)
         if not rows:
@@ -381,16 +385,23 @@ class LiveService:
         by_race: dict[str, list[tuple]] = {}
         for r in latest.values():
             by_race.setdefault(r[2], []).append(r)
-        areas: set[str] = set()
+        leaves: set[str] = set()
         for rid, rs in by_race.items():
             boxes = [e.box_index[r[1]] for r in rs]
-            vecs = np.empty((len(rs), NB + len(e.races[rid].candidates)), dtype=np.int64)
+            width = NB + len(e.races[rid].candidates)
+            vecs = np.empty((len(rs), width), dtype=np.int64)
             vecs[:, 0] = 1
             vecs[:, 1] = e.box_registered[boxes]
-            vecs[:, 2:] = np.array(json.loads("[" + ",".join(r[7] for r in rs) + "]"), dtype=np.int64).reshape(len(rs), -1)
+            # np.fromstring parses the comma-separated counts in C (our own SQL wrote them: Store.log_since)
+            flat = np.fromstring(",".join([r[7] for r in rs]), dtype=np.int64, sep=",")
+            if flat.size != len(rs) * (width - 2):
+                raise SandikError(f"race {rid}: the log's counts do not match its {width - NB} candidates")
+            vecs[:, 2:] = flat.reshape(len(rs), width - 2)
             self.tally.apply_many(rid, boxes, vecs)
-            for b in boxes:
-                areas.update(e.ancestors(e.box_area_ids[b]))
+            leaves.update(e.box_area_ids[b] for b in boxes)
+        areas: set[str] = set()
+        for leaf in leaves:
+            areas.update(e.ancestors(leaf))
         return frozenset(by_race), frozenset(areas)
 
     # --- reads --------------------------------------------------------------------
