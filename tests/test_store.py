@@ -118,3 +118,32 @@ def test_stale_writer_over_several_pipelined_batches(loaded, pipeline):
     for rid in e.races:
         assert np.array_equal(rebuilt.races[rid].agg, stale.tally.races[rid].agg)
     assert stale.tally.box_row(only_a.race_id, e.box_index[only_a.box_id])[4] == only_a.valid
+
+
+def test_a_dead_writer_child_is_an_error_and_the_next_submit_starts_a_new_one(tmp_path):
+    """kill -9 of the writer child: the batch in flight is not acknowledged (a StoreError), and
+    the next bulk submission starts a fresh child and stores everything exactly once."""
+    import os
+    import signal
+
+    from sandik.store.repository import open_store
+
+    store = open_store(str(tmp_path / "w.sqlite"))
+    e = make_election(12, provinces=2, districts=3, boxes=40)
+    store.save_election(e)
+    rng = random.Random(12)
+    sheets = [make_sheet(e, rid, b, rng) for rid, bs in e.race_boxes.items() for b in bs.tolist()]
+    ing = Ingestor(store, e.id)
+    ing.submit(sheets[:4], batch_size=2, pipeline=True)  # starts the child
+    os.kill(ing._writer._proc.pid, signal.SIGKILL)
+    ing._writer._proc.wait()
+    with pytest.raises(StoreError):
+        ing.submit(sheets[4:10], batch_size=2, pipeline=True)
+    assert ing._writer is None
+    rep = ing.submit(sheets, batch_size=3, pipeline=True)
+    ing.close()
+    assert rep.accepted + rep.duplicates == len(sheets)
+    assert store.count_sheets(e.id) == len(sheets)
+    rebuilt, _ = build_tally(store, e)
+    for rid in e.races:
+        assert np.array_equal(rebuilt.races[rid].agg, ing.tally.races[rid].agg)

@@ -258,6 +258,10 @@ class Ingestor:
                 writer.send(prep.rows, prep.qrows)
                 flight = (prep, batch, offset)
                 offset += len(batch)
+        except StoreError as exc:
+            if flight is None and "conflicting sheet version" not in str(exc):
+                self.close()  # the child failed or is gone: the next bulk submit starts a new one
+            raise
         finally:
             # Whatever happened here, a batch the child holds may commit: count it if it does,
             # so that the tally never falls behind the store.

@@ -71,7 +71,10 @@ class SqliteWriter:
                 self._proc.wait()
         for f in (self._proc.stdin, self._proc.stdout):
             if f is not None and not f.closed:
-                f.close()
+                try:
+                    f.close()
+                except OSError:  # a dead child's pipe: nothing left to flush to
+                    pass
 
     def __del__(self) -> None:
         try:
