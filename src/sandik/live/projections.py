@@ -3,7 +3,7 @@
 One ``ProjectionWorker`` per ``LiveService``. It listens to the service's
 changes (on the writer thread it only marks races dirty) and, every
 ``interval`` seconds on its own thread, projects the races whose tally changed
-since its last pass (2-4 ms per race, bench/bench_projection.py), from a copy of their box vectors
+since its last pass (about 2-3 ms per race, bench/bench_projection.py), from a copy of their box vectors
 taken under the writer's lock (so the writer never waits for the model). The
 first pass projects every race with boxes. Results are kept serialised per race,
 with a projection version that only grows; routes serve those bytes.
@@ -26,10 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sandik.core.projection.calls import CallRule, decide
+from sandik.core.projection.calls import CallRule
 from sandik.core.projection.election import build_frames, race_state
-from sandik.core.projection.model import ModelParams, project
-from sandik.core.projection.pool import RaceOutcome, pool_stats, pooled_prior, race_swings
+from sandik.core.projection.model import ModelParams
+from sandik.core.projection.pool import RaceOutcome, pool_stats, project_race, race_swings, state_key
 from sandik.core.projection.seats import seat_intervals
 from sandik.core.tally import I_OPENED
 from sandik.errors import NotFound
@@ -171,7 +171,8 @@ class ProjectionWorker:
         e = svc.election
         states = {rid: race_state(fr, copy) for rid, fr in frames.items()}  # type: ignore[arg-type]
         region_of = {rid: ".".join(e.races[rid].area_id.split(".")[:2]) for rid in frames}
-        self._pool = (states, region_of, pool_stats(race_swings(frames, states), region_of))
+        keys = {rid: state_key(st) for rid, st in states.items()}
+        self._pool = (states, keys, region_of, pool_stats(race_swings(frames, states, keys=keys), region_of))
         changed = self._chunks(frames, copy, tv, order, marks_version=True)
         if changed is None:
             return []
@@ -231,17 +232,15 @@ class ProjectionWorker:
 
     def _project(self, frames: dict[str, Any], races: list[str]) -> dict[str, RaceOutcome]:
         """``project_election`` for some races, with this pass's states and pooled prior (same steps as core.projection.pool.project_many)."""
-        states, region_of, stats = self._pool
+        states, keys, region_of, stats = self._pool
         params, rule = ModelParams(), CallRule()
         out: dict[str, RaceOutcome] = {}
         for rid in races:
-            fr, st = frames[rid], states[rid]
-            prior = pooled_prior(fr, stats, region_of, params) if int((st.reported & (st.valid > 0)).sum()) < 30 * params.min_units else None
-            proj = project(fr, st, params, prior)
-            oc = out[rid] = RaceOutcome(proj, decide(fr, st, proj, rule))
+            # A race whose count and prior did not change since its last pass gets its last outcome back.
+            oc = out[rid] = project_race(frames[rid], states[rid], stats, region_of, params, rule, key=keys[rid])
             seats = self.svc.election.races[rid].seats
-            if seats > 1 and proj.draws is not None:
-                oc.seats = seat_intervals(proj.draws, seats, None)
+            if seats > 1 and oc.projection.draws is not None and oc.seats is None:
+                oc.seats = seat_intervals(oc.projection.draws, seats, None)
         return out
 
     def _record(self, out: dict[str, Any]) -> list[dict[str, Any]]:

@@ -60,6 +60,7 @@ class RaceFrame:
     _guard_totals: Any = field(default=None, repr=False)
     _swing_cache: Any = field(default=None, repr=False)  # (digest of the count, the race's swing) for the pooled prior
     _qbar: np.ndarray | None = field(default=None, repr=False)
+    _outcome_cache: Any = field(default=None, repr=False)  # (inputs, the race's last outcome): see pool.project_race
 
     def __post_init__(self) -> None:
         n = len(self.registered)

@@ -30,10 +30,17 @@ Draws are aggregated per group, not per unit (one normal per group for the
 sum of its units' noise), so a race costs O(B x groups x candidates), whatever
 its number of boxes. Every draw respects the hard bounds: a candidate ends with
 at least what is counted and at most that plus every voter still possible.
+
+Every race seeds its generator with the same ``params.seed``, so its random
+numbers depend only on its shape (draws, groups reported, candidates, groups
+out): they are drawn once per shape and shared between races and refreshes
+(:func:`shared_draws`), the same numbers a fresh generator gives.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,6 +238,9 @@ class _Prepared:
     imb_mean: np.ndarray
     imb_sd: np.ndarray
     E_sum: float
+    # The default prior and its square root depend on the frame and two parameters
+    # only: kept per (prior_group_sd, turnout_prior_sd) for the races that use it.
+    default_priors: dict = field(default_factory=dict)
 
 
 def prepared(frame: RaceFrame) -> _Prepared:
@@ -293,7 +303,6 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
         return _complete(frame, state, counted, counted_valid, bounds, notes)
 
     pre = prepared(frame)
-    rng = np.random.default_rng(params.seed)
     B = params.draws
     q = frame.base_share
     qbar, ubar, x3, X = pre.qbar, pre.ubar, pre.x3, pre.X
@@ -305,7 +314,14 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
     n_fit = len(fit_idx)
     G = frame.n_groups
     if prior is None:
-        prior = default_prior(frame, params)
+        dkey = (params.prior_group_sd, params.turnout_prior_sd)
+        hit = pre.default_priors.get(dkey)
+        if hit is None:
+            dp = default_prior(frame, params)
+            hit = pre.default_priors[dkey] = (dp, psd_sqrt(dp.cov))
+        prior, L_prior_kept = hit
+    else:
+        L_prior_kept = None
     mode = "model"
     if not any_base:
         mode = "no_baseline"
@@ -333,71 +349,17 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
     rg = Sw > 0  # groups with reported units
     G_R = int(rg.sum())
     Swr = Sw[rg]
-    omega = np.ones((B + 1, G_R))
-    if G_R >= 2:
-        omega[1:] = rng.exponential(1.0, size=(B, G_R))
+    Gu = int(np.count_nonzero(np.bincount(frame.group[out_idx], minlength=G)))
+    rd = shared_draws(params.seed, B, G_R, K, Gu)
+    omega = rd.omega
     lam = params.ridge
 
-    def suff(Xs: np.ndarray, Ys: np.ndarray, ws: np.ndarray) -> tuple[np.ndarray, ...]:
-        k, pp = Xs.shape[1], Xs.shape[2]
-        m = len(Xs)
-        wX = ws[:, :, None] * Xs
-
-        def gs(a: np.ndarray) -> np.ndarray:
-            return gsum(a)[rg]
-
-        return gs(ws), gs(wX.reshape(m, -1)), gs((wX[..., :, None] * Xs[..., None, :]).reshape(m, -1)), gs(ws * Ys), gs((wX * Ys[..., None]).reshape(m, -1)), k, pp
-
-    def solve(om: np.ndarray, st: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
-        SW, Sx, Sxx, Sy, Sxy, k, pp = st
-        D = om.shape[0]
-        W = np.maximum(om @ SW, 1e-9)  # (D, k)
-        Mx = (om @ Sx).reshape(D, k, pp) / W[:, :, None]
-        My = (om @ Sy) / W
-        C = (om @ Sxx).reshape(D, k, pp, pp) / W[:, :, None, None] - Mx[..., :, None] * Mx[..., None, :] + lam * np.eye(pp)
-        cy = (om @ Sxy).reshape(D, k, pp) / W[:, :, None] - Mx * My[..., None]
-        beta = _solve_small(C, cy)
-        a = My - (beta * Mx).sum(axis=-1)
-        return a, beta
-
-    def suff_swing() -> tuple[np.ndarray, ...]:
-        # ``suff(Xf, yf, wkf)`` using the design's structure (two of its three columns
-        # are the same for every candidate): 14 weighted products of (m, K) arrays
-        # instead of the (m, K, P, P) outer products.
-        m = n_fit
-        x0 = Xf[:, :, 0]
-        x1 = (pre.u[fit_idx] - ubar)[:, None]
-        x2 = x3f[:, None]
-        buf = np.empty((m, 14, K))
-        A = wkf
-        buf[:, 0] = A
-        np.multiply(A, x0, out=buf[:, 1])
-        np.multiply(A, x1, out=buf[:, 2])
-        np.multiply(A, x2, out=buf[:, 3])
-        np.multiply(buf[:, 1], x0, out=buf[:, 4])
-        np.multiply(buf[:, 1], x1, out=buf[:, 5])
-        np.multiply(buf[:, 1], x2, out=buf[:, 6])
-        np.multiply(buf[:, 2], x1, out=buf[:, 7])
-        np.multiply(buf[:, 2], x2, out=buf[:, 8])
-        np.multiply(buf[:, 3], x2, out=buf[:, 9])
-        np.multiply(A, yf, out=buf[:, 10])
-        np.multiply(buf[:, 1], yf, out=buf[:, 11])
-        np.multiply(buf[:, 2], yf, out=buf[:, 12])
-        np.multiply(buf[:, 3], yf, out=buf[:, 13])
-        S = gsum(buf.reshape(m, 14 * K)).reshape(G, 14, K)[rg]
-        gr = S.shape[0]
-        Sx = np.ascontiguousarray(S[:, 1:4].transpose(0, 2, 1)).reshape(gr, K * P)
-        xx = S[:, 4:10]  # 00, 01, 02, 11, 12, 22
-        Sxx = np.empty((gr, K, P, P))
-        for (i, j), c in zip(((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)), range(6)):
-            Sxx[:, :, i, j] = xx[:, c]
-            Sxx[:, :, j, i] = xx[:, c]
-        Sxy = np.ascontiguousarray(S[:, 11:14].transpose(0, 2, 1)).reshape(gr, K * P)
-        return S[:, 0], Sx, Sxx.reshape(gr, K * P * P), S[:, 10], Sxy, K, P
+    def gs(v: np.ndarray) -> np.ndarray:
+        return gsum(v)[rg]
 
     if n_fit >= params.min_units:
-        a_all, beta_all = solve(omega, suff_swing())
-        mz, bz = solve(omega, suff(x3f[:, None, None], lzf[:, None], wf[:, None]))
+        a_all, beta_all = _solve_swing(omega, _swing_sums(wkf, Xf[:, :, 0], pre.u[fit_idx] - ubar, x3f, yf, gs), lam)
+        mz, bz = _solve(omega, _suff(x3f[:, None, None], lzf[:, None], wf[:, None], gs), lam)
         mu_all, thz_all = mz[:, 0], bz[:, 0, 0]
     else:
         a_all = np.zeros((B + 1, K))
@@ -499,19 +461,12 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
     SE2 = np.bincount(gout, weights=Eo * Eo, minlength=G)[go]
     capg = np.bincount(gout, weights=frame.cap[out_idx].astype(float), minlength=G)[go]
     avail = osum(pre.onb_f[out_idx])[go] > 0  # (Gu, K): on some outstanding ballot
-    Gu = len(go)
 
     L_group = psd_sqrt(cov_group)
     L_unit = psd_sqrt(cov_unit)
     f_out = 1.0 - pct_exp
 
-    # One call for all the normals (the generator fills them in sequence, so the
-    # values are those of five calls in this order).
-    z_all = rng.standard_normal(2 * B * K + 2 * B * Gu * K + 3 * B * Gu)
-    cuts = np.cumsum([B * K, B * K, B * Gu * K, B * Gu * K])
-    z_shift, z_small, z_eps, z_unit, z_turn = np.split(z_all, cuts)
-    z_shift, z_small = z_shift.reshape(B, K), z_small.reshape(B, K)
-    z_eps, z_unit, z_turn = z_eps.reshape(B, Gu, K), z_unit.reshape(B, Gu, K), z_turn.reshape(B, 3, Gu)
+    z_shift, z_small, z_eps, z_unit, z_turn = rd.z_shift, rd.z_small, rd.z_eps, rd.z_unit, rd.z_turn
 
     # The race-level swing uncertainty that the bootstrap over groups cannot see
     # when few groups have reported, plus the arrival-order shift.
@@ -520,7 +475,10 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
     few = min(1.0, 3.0 / G_R) if G_R else 1.0
     small = np.sqrt((1.0 - wr) * few)
     small_z = np.sqrt((1.0 - wz) * few)
-    L_prior = psd_sqrt(prior.cov) if small > 1e-3 else np.zeros((K, K))
+    if small > 1e-3:
+        L_prior = L_prior_kept if L_prior_kept is not None else psd_sqrt(prior.cov)
+    else:
+        L_prior = np.zeros((K, K))
     # Covariate shift: how unlike the counted units the outstanding ones are
     # (standardised mean difference of baseline shares and size, the largest).
     imbalance, imbalance_z = _imbalance_pre(pre, E, rep)
@@ -540,8 +498,16 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
     Xrep[sel] = (gsum((wf[:, None, None] * Xf).reshape(n_fit, K * P))[go][sel] / Sw[go][sel, None]).reshape(-1, K, P)
     d_a = a_all[1:] - a_all[0]
     d_beta = beta_all[1:] - beta_all[0]
-    shift_fit = d_a[:, None, :] + _design_dot(d_beta, Xrep)  # (B, Gu, K)
-    eps_draw = eps_hat[go][None] - kg[go][None, :, None] * shift_fit + np.sqrt(1.0 - kg[go])[None, :, None] * (z_eps @ L_group.T)
+    # The (B, Gu, K) arrays below are the bulk of a race's arithmetic: updated in
+    # place, in the same order of operations as the plain expressions (so the
+    # same values), without a temporary per term.
+    shift_fit = _design_dot(d_beta, Xrep)  # (B, Gu, K)
+    shift_fit += d_a[:, None, :]
+    shift_fit *= kg[go][None, :, None]
+    eps_draw = eps_hat[go][None] - shift_fit
+    z_g = z_eps @ L_group.T
+    z_g *= np.sqrt(1.0 - kg[go])[None, :, None]
+    eps_draw += z_g
     # Groups with nothing in yet: resample the residual vectors of reported groups
     # (all candidates together, heavy tails kept: a district where a party did not
     # run or a local hero stood is not Gaussian), mixed with the Gaussian prior
@@ -549,21 +515,32 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
     fresh = nG[go] == 0
     if G_R >= 5 and fresh.any():
         pool_r = Rg[rg] * np.sqrt(G_R / max(G_R - P - 1, 1))
-        pick = rng.integers(0, G_R, size=(B, int(fresh.sum())))
+        pick = rd.picks(int(fresh.sum()))
         mix = G_R / (G_R + m0)
         eps_draw[:, fresh, :] = np.sqrt(mix) * pool_r[pick] + np.sqrt(1 - mix) * eps_draw[:, fresh, :]
     zeta_draw = zeta_hat[go][None] + np.sqrt((1.0 - kz[go]) * vz_group)[None] * z_turn[:, 2, :]
-    noise = (z_unit @ L_unit.T) * np.sqrt(SE2)[None, :, None]
+    noise = z_unit @ L_unit.T
+    noise *= np.sqrt(SE2)[None, :, None]
     fallback_share = np.maximum(qbar, 1e-9) / np.maximum(qbar, 1e-9).sum()
 
     def group_votes(a, beta, mu, thz, eps, zeta, nz) -> np.ndarray:
         # a: (..., K); beta: (..., K, P); mu, thz: (...); eps, nz: (..., Gu, K); zeta: (..., Gu)
-        shares = SEq + a[..., None, :] * SE[:, None] + _design_dot(beta, SEX) + eps * SE[:, None] + nz
-        shares = np.clip(shares, 0.0, None) * avail
+        # SEq + a SE + beta·SEX + eps SE + nz, accumulated in one array
+        shares = a[..., None, :] * SE[:, None]
+        shares += SEq
+        shares += _design_dot(beta, SEX)
+        shares += eps * SE[:, None]
+        shares += nz
+        np.clip(shares, 0.0, None, out=shares)
+        shares *= avail
         tot = shares.sum(axis=-1, keepdims=True)
-        shares = np.where(tot > 0, shares / np.where(tot > 0, tot, 1.0), fallback_share)
+        pos = tot > 0
+        shares /= np.where(pos, tot, 1.0)
+        if not pos.all():
+            np.copyto(shares, np.broadcast_to(fallback_share, shares.shape), where=~pos)
         T = np.minimum(np.exp(mu[..., None] + thz[..., None] * x3g + zeta) * SE, capg)
-        return shares * T[..., None]
+        shares *= T[..., None]
+        return shares
 
     pt_groups = group_votes(a_pt, beta_hat, np.asarray(mu_hat), np.asarray(thz_hat), eps_hat[go], zeta_hat[go], np.zeros((Gu, K)))
     point = counted + pt_groups.sum(axis=0)
@@ -599,6 +576,179 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
         "seed": params.seed,
     }
     return proj
+
+
+@dataclass(frozen=True, eq=False)
+class SharedDraws:
+    """The random numbers of one race's bootstrap, read-only.
+
+    Every race seeds its generator with ``params.seed``, so the numbers a race
+    draws depend only on (seed, draws, groups reported, candidates, groups out):
+    races of the same shape draw the very same numbers. Drawing them (the
+    2 x B x groups x candidates normals) is up to a quarter of a large race's
+    time, so they are drawn once per shape and shared, bit for bit the values a fresh
+    generator gives in the same order: the Bayesian-bootstrap weights, then one
+    call for all the normals (five blocks), then, only if needed, the resampled
+    groups (``generator()`` continues the stream from where the normals ended).
+    """
+
+    omega: np.ndarray  # (B + 1, G_R): row 0 the point fit (all ones)
+    z_shift: np.ndarray  # (B, K)
+    z_small: np.ndarray  # (B, K)
+    z_eps: np.ndarray  # (B, Gu, K)
+    z_unit: np.ndarray  # (B, Gu, K)
+    z_turn: np.ndarray  # (B, 3, Gu)
+    after: dict  # the bit generator's state after the normals
+    _picks: dict = field(default_factory=dict, repr=False)
+
+    def generator(self) -> np.random.Generator:
+        bg = np.random.PCG64(0)
+        bg.state = self.after
+        return np.random.Generator(bg)
+
+    def picks(self, n: int) -> np.ndarray:
+        """(B, n) indices of reported groups, the generator's next draw after the normals (kept: building a generator costs more than the draw)."""
+        hit = self._picks.get(n)
+        if hit is None:
+            B, G_R = self.omega.shape[0] - 1, self.omega.shape[1]
+            hit = self.generator().integers(0, G_R, size=(B, n))
+            hit.setflags(write=False)
+            self._picks[n] = hit
+        return hit
+
+
+DRAW_CACHE_BYTES = 192 * 2**20  # races of one election come in a few hundred shapes; a big one is ~4 MB
+_draw_cache: OrderedDict[tuple[int, int, int, int, int], SharedDraws] = OrderedDict()
+_draw_cache_bytes = 0
+_draw_lock = threading.Lock()
+
+
+def draw_fresh(seed: int, B: int, G_R: int, K: int, Gu: int) -> SharedDraws:
+    """The reference: the numbers a generator seeded with ``seed`` gives for this shape, drawn now."""
+    rng = np.random.default_rng(seed)
+    omega = np.ones((B + 1, G_R))
+    if G_R >= 2:
+        omega[1:] = rng.exponential(1.0, size=(B, G_R))
+    # One call for all the normals (the generator fills them in sequence, so the
+    # values are those of five calls in this order).
+    z_all = rng.standard_normal(2 * B * K + 2 * B * Gu * K + 3 * B * Gu)
+    omega.setflags(write=False)
+    z_all.setflags(write=False)  # before the views are taken: they inherit it
+    cuts = np.cumsum([B * K, B * K, B * Gu * K, B * Gu * K])
+    z_shift, z_small, z_eps, z_unit, z_turn = np.split(z_all, cuts)
+    return SharedDraws(omega, z_shift.reshape(B, K), z_small.reshape(B, K), z_eps.reshape(B, Gu, K), z_unit.reshape(B, Gu, K), z_turn.reshape(B, 3, Gu), rng.bit_generator.state)
+
+
+def shared_draws(seed: int, B: int, G_R: int, K: int, Gu: int) -> SharedDraws:
+    """``draw_fresh`` through a bounded cache (least recently used shapes go first)."""
+    global _draw_cache_bytes
+    key = (seed, B, G_R, K, Gu)
+    with _draw_lock:
+        hit = _draw_cache.get(key)
+        if hit is not None:
+            _draw_cache.move_to_end(key)
+            return hit
+    rd = draw_fresh(seed, B, G_R, K, Gu)
+    size = rd.omega.nbytes + 8 * (2 * B * K + 2 * B * Gu * K + 3 * B * Gu)
+    with _draw_lock:
+        if key not in _draw_cache:
+            _draw_cache[key] = rd
+            _draw_cache_bytes += size
+            while _draw_cache_bytes > DRAW_CACHE_BYTES and len(_draw_cache) > 1:
+                _, old = _draw_cache.popitem(last=False)
+                _draw_cache_bytes -= old.omega.nbytes + 8 * (old.z_shift.size + old.z_small.size + old.z_eps.size + old.z_unit.size + old.z_turn.size)
+    return rd
+
+
+def clear_draw_cache() -> None:
+    """Forget the shared draws (benchmarks of a cold start; tests)."""
+    global _draw_cache_bytes
+    with _draw_lock:
+        _draw_cache.clear()
+        _draw_cache_bytes = 0
+
+
+def _suff(Xs: np.ndarray, Ys: np.ndarray, ws: np.ndarray, gs) -> tuple[np.ndarray, ...]:
+    """Per-group weighted sums of a design Xs (m, k, p), responses Ys (m, k), weights ws (m, k): ``gs`` sums rows per group."""
+    k, pp = Xs.shape[1], Xs.shape[2]
+    m = len(Xs)
+    wX = ws[:, :, None] * Xs
+    return gs(ws), gs(wX.reshape(m, -1)), gs((wX[..., :, None] * Xs[..., None, :]).reshape(m, -1)), gs(ws * Ys), gs((wX * Ys[..., None]).reshape(m, -1)), k, pp
+
+
+def _solve(om: np.ndarray, st: tuple[np.ndarray, ...], lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge fits of (a, beta) per candidate under each row of group weights ``om`` (D, groups), from ``_suff``'s sums."""
+    SW, Sx, Sxx, Sy, Sxy, k, pp = st
+    D = om.shape[0]
+    W = np.maximum(om @ SW, 1e-9)  # (D, k)
+    Mx = (om @ Sx).reshape(D, k, pp) / W[:, :, None]
+    My = (om @ Sy) / W
+    C = (om @ Sxx).reshape(D, k, pp, pp) / W[:, :, None, None] - Mx[..., :, None] * Mx[..., None, :] + lam * np.eye(pp)
+    cy = (om @ Sxy).reshape(D, k, pp) / W[:, :, None] - Mx * My[..., None]
+    beta = _solve_small(C, cy)
+    a = My - (beta * Mx).sum(axis=-1)
+    return a, beta
+
+
+def _swing_sums(A: np.ndarray, x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, y: np.ndarray, gs) -> np.ndarray:
+    """``_suff`` for the swing design, whose last two columns x1, x2 (m,) are the same for every
+    candidate (x0 and y are (m, K), A the weights): 14 weighted products of (m, K) arrays instead
+    of the (m, K, 3, 3) outer products. Per group (rows of the result): w, w x_i (3),
+    w x_i x_j (6: 00 01 02 11 12 22), w y, w x_i y (3)."""
+    m, K = A.shape
+    x1 = x1[:, None]
+    x2 = x2[:, None]
+    buf = np.empty((m, 14, K))
+    buf[:, 0] = A
+    np.multiply(A, x0, out=buf[:, 1])
+    np.multiply(A, x1, out=buf[:, 2])
+    np.multiply(A, x2, out=buf[:, 3])
+    np.multiply(buf[:, 1], x0, out=buf[:, 4])
+    np.multiply(buf[:, 1], x1, out=buf[:, 5])
+    np.multiply(buf[:, 1], x2, out=buf[:, 6])
+    np.multiply(buf[:, 2], x1, out=buf[:, 7])
+    np.multiply(buf[:, 2], x2, out=buf[:, 8])
+    np.multiply(buf[:, 3], x2, out=buf[:, 9])
+    np.multiply(A, y, out=buf[:, 10])
+    np.multiply(buf[:, 1], y, out=buf[:, 11])
+    np.multiply(buf[:, 2], y, out=buf[:, 12])
+    np.multiply(buf[:, 3], y, out=buf[:, 13])
+    S = gs(buf.reshape(m, 14 * K))
+    return S.reshape(len(S), 14, K)
+
+
+def _solve_swing(om: np.ndarray, S: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """``_solve(om, _suff(X, y, w))`` from the 14 sums of ``_swing_sums``: one (D, K) array per
+    distinct entry of the symmetric 3x3 systems rather than (D, K, 3, 3) arrays whose inner loops
+    have length 3. Each entry is the same expression as in ``_solve``, and the products with
+    ``om`` are the same five matrix products (a BLAS product's last bits depend on the width of
+    the matrix, so they are not merged into one), so every value is the same."""
+    D, K, gr = om.shape[0], S.shape[2], len(S)
+    Sx = np.ascontiguousarray(S[:, 1:4].transpose(0, 2, 1)).reshape(gr, K * 3)
+    Sxx = np.empty((gr, K, 3, 3))
+    for (i, j), c in zip(((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)), range(4, 10)):
+        Sxx[:, :, i, j] = S[:, c]
+        Sxx[:, :, j, i] = S[:, c]
+    Sxy = np.ascontiguousarray(S[:, 11:14].transpose(0, 2, 1)).reshape(gr, K * 3)
+    W = np.maximum(om @ S[:, 0], 1e-9)
+    Px = (om @ Sx).reshape(D, K, 3)
+    Pxx = (om @ Sxx.reshape(gr, K * 9)).reshape(D, K, 3, 3)
+    Pxy = (om @ Sxy).reshape(D, K, 3)
+    My = (om @ S[:, 10]) / W
+    m0, m1, m2 = Px[:, :, 0] / W, Px[:, :, 1] / W, Px[:, :, 2] / W
+    # ``+ 0.0``: what adding the identity's off-diagonal zeros does in ``_solve``
+    c00 = Pxx[:, :, 0, 0] / W - m0 * m0 + lam
+    c01 = Pxx[:, :, 0, 1] / W - m0 * m1 + 0.0
+    c02 = Pxx[:, :, 0, 2] / W - m0 * m2 + 0.0
+    c11 = Pxx[:, :, 1, 1] / W - m1 * m1 + lam
+    c12 = Pxx[:, :, 1, 2] / W - m1 * m2 + 0.0
+    c22 = Pxx[:, :, 2, 2] / W - m2 * m2 + lam
+    y0 = Pxy[:, :, 0] / W - m0 * My
+    y1 = Pxy[:, :, 1] / W - m1 * My
+    y2 = Pxy[:, :, 2] / W - m2 * My
+    b0, b1, b2 = _solve3(c00, c01, c02, c11, c12, c22, y0, y1, y2)
+    a = My - (b0 * m0 + b1 * m1 + b2 * m2)
+    return a, np.stack([b0, b1, b2], axis=-1)
 
 
 def _grouper(gidx: np.ndarray, n_groups: int):
@@ -643,8 +793,13 @@ def _solve_small(C: np.ndarray, c: np.ndarray) -> np.ndarray:
         return c / C[..., 0]
     if p != 3:
         return np.linalg.solve(C, c[..., None])[..., 0]
-    a, b, cc = C[..., 0, 0], C[..., 0, 1], C[..., 0, 2]
-    d, e, f = C[..., 1, 1], C[..., 1, 2], C[..., 2, 2]
+    out = np.empty_like(c)
+    out[..., 0], out[..., 1], out[..., 2] = _solve3(C[..., 0, 0], C[..., 0, 1], C[..., 0, 2], C[..., 1, 1], C[..., 1, 2], C[..., 2, 2], c[..., 0], c[..., 1], c[..., 2])
+    return out
+
+
+def _solve3(a, b, cc, d, e, f, y0, y1, y2):
+    """The symmetric 3x3 system [[a b cc] [b d e] [cc e f]] x = y, elementwise over arrays, by the adjugate."""
     A00 = d * f - e * e
     A01 = cc * e - b * f
     A02 = b * e - cc * d
@@ -652,12 +807,7 @@ def _solve_small(C: np.ndarray, c: np.ndarray) -> np.ndarray:
     A12 = b * cc - a * e
     A22 = a * d - b * b
     det = a * A00 + b * A01 + cc * A02
-    y0, y1, y2 = c[..., 0], c[..., 1], c[..., 2]
-    out = np.empty_like(c)
-    out[..., 0] = (A00 * y0 + A01 * y1 + A02 * y2) / det
-    out[..., 1] = (A01 * y0 + A11 * y1 + A12 * y2) / det
-    out[..., 2] = (A02 * y0 + A12 * y1 + A22 * y2) / det
-    return out
+    return (A00 * y0 + A01 * y1 + A02 * y2) / det, (A01 * y0 + A11 * y1 + A12 * y2) / det, (A02 * y0 + A12 * y1 + A22 * y2) / det
 
 
 def _design_dot(beta: np.ndarray, SX: np.ndarray) -> np.ndarray:

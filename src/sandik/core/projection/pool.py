@@ -4,7 +4,9 @@ A race that has counted little (or nothing: a district reporting as one unit)
 borrows its expected swing from the races that have counted: per party, the
 vote-weighted mean swing of the other races in the same region (when enough
 have reported) or everywhere, with their spread between races as the prior's
-covariance. ``project_many`` is what both the live path and the backtests call.
+covariance. ``project_many`` is what both the live path and the backtests call;
+its step per race, ``project_race``, returns a race's last outcome again while
+its count and prior have not changed.
 """
 
 from __future__ import annotations
@@ -45,16 +47,17 @@ def _party_key(frame: RaceFrame, k: int) -> str:
     return frame.candidate_parties[k] or f"~{frame.candidate_ids[k]}"
 
 
-def _state_key(st: RaceState) -> bytes:
+def state_key(st: RaceState) -> bytes:
     """A digest of a race's count (which units are in, and every vote): equal digests, equal swings."""
     h = hashlib.blake2b(digest_size=16)
+    h.update(f"{st.votes.dtype.str}{st.valid.dtype.str}{st.votes.shape}".encode())
     h.update(np.packbits(st.reported).tobytes())
     h.update(np.ascontiguousarray(st.votes).tobytes())
     h.update(np.ascontiguousarray(st.valid).tobytes())
     return h.digest()
 
 
-def race_swings(frames: dict[str, RaceFrame], states: dict[str, RaceState]) -> dict[str, tuple[dict[str, tuple[float, float]], float, float]]:
+def race_swings(frames: dict[str, RaceFrame], states: dict[str, RaceState], *, keys: dict[str, bytes] | None = None) -> dict[str, tuple[dict[str, tuple[float, float]], float, float]]:
     """Per race with votes in: (party -> (mean swing of share, race baseline share), weight = valid votes counted, mean log turnout ratio).
 
     A race's swing is kept on its frame with a digest of the count it came from,
@@ -63,7 +66,7 @@ def race_swings(frames: dict[str, RaceFrame], states: dict[str, RaceState]) -> d
     out = {}
     for rid, fr in frames.items():
         st = states[rid]
-        key = _state_key(st)
+        key = keys[rid] if keys is not None and rid in keys else state_key(st)
         hit = fr._swing_cache
         if hit is not None and hit[0] == key:
             if hit[1] is not None:
@@ -185,17 +188,51 @@ def project_many(
     params = params or ModelParams()
     rule = rule or CallRule()
     region_of = region_of or {}
-    stats = pool_stats(race_swings(frames, states), region_of)
+    keys = {rid: state_key(st) for rid, st in states.items()}
+    stats = pool_stats(race_swings(frames, states, keys=keys), region_of)
     out: dict[str, RaceOutcome] = {}
     for rid in races if races is not None else list(frames):
-        fr = frames[rid]
-        st = states[rid]
-        prior = None
-        if int((st.reported & (st.valid > 0)).sum()) < 30 * params.min_units:
-            prior = pooled_prior(fr, stats, region_of, params)
-        proj = project(fr, st, params, prior)
-        out[rid] = RaceOutcome(proj, decide(fr, st, proj, rule))
+        out[rid] = project_race(frames[rid], states[rid], stats, region_of, params, rule, key=keys.get(rid))
     return out
+
+
+def _prior_key(prior: SwingPrior | None) -> tuple | None:
+    if prior is None:
+        return None
+    return (prior.mean.tobytes(), prior.cov.tobytes(), prior.turnout, prior.turnout_sd, prior.source)
+
+
+def project_race(
+    frame: RaceFrame,
+    state: RaceState,
+    stats: PoolStats,
+    region_of: dict[str, str],
+    params: ModelParams,
+    rule: CallRule,
+    *,
+    key: bytes | None = None,
+) -> RaceOutcome:
+    """Projection and call of one race with its pooled prior (the step ``project_many`` repeats).
+
+    A refresh after a batch asks again for races whose count did not change: the
+    outcome is a function of the count, the flags under review, the prior (which
+    moves only when other races' swings move it), the parameters and the rule, so
+    the last outcome is kept on the frame with those inputs and returned as is
+    (the same object) while they are equal. ``key`` is ``state_key(state)`` when
+    the caller has it already.
+    """
+    prior = None
+    if int((state.reported & (state.valid > 0)).sum()) < 30 * params.min_units:
+        prior = pooled_prior(frame, stats, region_of, params)
+    flagged = None if state.flagged is None else np.packbits(state.flagged).tobytes()
+    ck = (key if key is not None else state_key(state), flagged, _prior_key(prior), params, rule)
+    hit = frame._outcome_cache
+    if hit is not None and hit[0] == ck:
+        return hit[1]
+    proj = project(frame, state, params, prior)
+    oc = RaceOutcome(proj, decide(frame, state, proj, rule))
+    frame._outcome_cache = (ck, oc)
+    return oc
 
 
 def group_by_region(race_ids: list[str], area_of: dict[str, str], depth: int = 2) -> dict[str, str]:
