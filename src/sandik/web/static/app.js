@@ -212,18 +212,34 @@ function focusKey(el, m) {
   if (href) return `${el.tagName.toLowerCase()}[href="${CSS.escape(href)}"]`;
   return null;
 }
+// Kept up to date as the focus moves (not read when a redraw starts: the reader may move the
+// focus while the redraw waits for its data), null when it is outside the page's main part.
+let lastFocus = null;
+let lastFocusAt = 0;
+let navStartedAt = 0; // when the latest navigation (not a live redraw) started
+document.addEventListener("focusin", (e) => {
+  lastFocus = focusKey(e.target, main());
+  lastFocusAt = performance.now();
+});
+// Renders overlap (a live redraw waiting for its data while the reader follows a link): one that
+// finishes after a newer one has drawn another page would put the old page back: draw again.
+let routeSeq = 0;
+let routeDrawn = 0;
 async function route(live = false) {
+  const seq = ++routeSeq;
+  if (!live) navStartedAt = performance.now();
   const h = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
   const [kind, a, b] = h.split("/");
   const m = main();
-  const keep = live ? focusKey(document.activeElement, m) : null;
-  // Restore as soon as the new elements are in (a microtask after the page's innerHTML),
-  // not only once the page's awaited additions are done: no moment without the focus.
+  // Restore as soon as the new elements are in (a microtask after the page's innerHTML), and
+  // only if the focus was lost with the old element: never take it from where the reader put it.
   const refocus = () => {
-    const el = keep && m.querySelector(keep);
-    if (el && document.activeElement !== el) el.focus({ preventScroll: true });
+    const now = document.activeElement;
+    if (!lastFocus || (now && now !== document.body && now.isConnected)) return;
+    const el = m.querySelector(lastFocus);
+    if (el) el.focus({ preventScroll: true });
   };
-  const watch = keep ? new MutationObserver(refocus) : null;
+  const watch = live ? new MutationObserver(refocus) : null;
   if (watch) watch.observe(m, { childList: true });
   try {
     if (!kind) await home(m, live);
@@ -234,13 +250,16 @@ async function route(live = false) {
     else await home(m, live);
     m.setAttribute("aria-busy", "false");
     document.body.dataset.page = kind || "home";
-    refocus();
+    if (live) refocus();
   } catch (e) {
     m.innerHTML = `<div class="error" role="alert"><h1>${esc(e.status === 404 ? t("notFound") : t("error"))}</h1><p>${esc(e.message)}</p><p><a href="#/">${esc(t("home"))}</a></p></div>`;
     m.setAttribute("aria-busy", "false");
   } finally {
     if (watch) watch.disconnect();
   }
+  // Drawn after a newer route had drawn its page: if that was another page, draw the current one again.
+  if (seq < routeDrawn && h !== decodeURIComponent(location.hash.replace(/^#\/?/, ""))) return route(true);
+  routeDrawn = Math.max(routeDrawn, seq);
 }
 function crumbs(items) {
   const nav = document.getElementById("crumbs");
@@ -253,7 +272,11 @@ function setTitle(s) {
   document.title = `${s} · sandık`;
 }
 function focusMain(live) {
-  if (!live) main().focus({ preventScroll: true });
+  if (live) return;
+  // The reader may have moved into the page while it loaded (to a province on the map, say):
+  // keep them there, on that element's successor, rather than pull the focus back to the top.
+  const el = lastFocus && lastFocusAt > navStartedAt ? main().querySelector(lastFocus) : null;
+  (el || main()).focus({ preventScroll: true });
 }
 
 // --- pieces ---------------------------------------------------------------------
