@@ -6,7 +6,8 @@
     ├── FormatError           a file or row that cannot be read (file, line, field)
     ├── SheetRejected         a tally sheet broke a hard rule (carries the issues)
     └── StoreError            the database is not in the state we need
-        └── SchemaVersionError
+        ├── SchemaVersionError
+        └── VersionConflict   another writer stored that sheet version first (reload and retry)
 
 Each carries its context as attributes so that callers (CLI, API) can show it
 in their own shape; ``str()`` is a sentence a clerk can read.
@@ -69,6 +70,12 @@ class SheetRejected(SandikError):
 
 class StoreError(SandikError):
     code = "store_error"
+
+
+class VersionConflict(StoreError):
+    """A (box, race, source, version) that another writer stored first: the caller reloads its heads and retries."""
+
+    code = "version_conflict"
 
 
 class SchemaVersionError(StoreError):

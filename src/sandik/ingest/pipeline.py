@@ -28,7 +28,7 @@ from sandik.core.model import Election, Race
 from sandik.core.sheet import OFFICIAL, TallySheet, clean_digest
 from sandik.core.tally import NB, LiveTally
 from sandik.core.validation import Issue, clean_votes_and_text, validate, w5_fires
-from sandik.errors import FormatError, StoreError
+from sandik.errors import FormatError, StoreError, VersionConflict
 from sandik.store import schema
 from sandik.store.repository import QUARANTINE_COLUMNS, SHEET_COLUMNS, Store, now_iso
 from sandik.store.sqlite_writer import SqliteWriter
@@ -184,7 +184,7 @@ class Ingestor:
             return self._batch(first, origin, submitted_by, 0)
         if pipeline is None:
             pipeline = batch_size >= PIPELINE_MIN_BATCH
-        pipeline = pipeline and self.store.dialect == "sqlite" and bool(self.store.engine.url.database) and self.store.engine.url.database != ":memory:"
+        pipeline = pipeline and self.store.sqlite_file is not None
         stream = itertools.chain([first, second], batches)
         if pipeline:
             return self._submit_pipelined(stream, origin, submitted_by)
@@ -206,15 +206,20 @@ class Ingestor:
         with gc_paused():
             return self._submit_group(jobs)
 
-    def _submit_group(self, jobs: list[tuple[list[Item], str, str]]) -> list[IngestReport]:
+    def _submit_group(self, jobs: list[tuple[list[Item], str, str]], offset: int = 0) -> list[IngestReport]:
+        """``submit_group``, retrying if another writer got there first (``offset``: of a lone job's batch in its stream).
+
+        Each conflict means another writer stored something, so retries make progress;
+        a short random pause keeps two writers on the same boxes from colliding in step.
+        """
         for attempt in range(_RETRIES):
             preps: list[_Prepared] = []
             ahead: dict[tuple[str, str, str], tuple[int, str, int]] = {}
             for items, origin, submitted_by in jobs:
-                prep = self._prepare(items, origin, submitted_by, 0, ahead=ahead)
+                prep = self._prepare(items, origin, submitted_by, offset, ahead=ahead)
                 ahead = {**ahead, **prep.pending} if ahead else prep.pending
                 preps.append(prep)
-            group = _Prepared(IngestReport(), [r for p in preps for r in p.rows], [q for p in preps for q in p.qrows], ahead, {})
+            group = preps[0] if len(preps) == 1 else _Prepared(IngestReport(), [r for p in preps for r in p.rows], [q for p in preps for q in p.qrows], ahead, {})
             try:
                 self._write(group)
             except StoreError:
@@ -242,9 +247,7 @@ class Ingestor:
         is counted or acknowledged before its batch has committed. If batch n
         conflicts with another writer, n and n+1 are redone the ordinary way.
         """
-        if self._writer is None:
-            self._writer = SqliteWriter(str(self.store.engine.url.database), SHEET_COLUMNS, QUARANTINE_COLUMNS)
-        writer = self._writer
+        writer = self._child()
         report = IngestReport()
         offset = 0
         flight: tuple[_Prepared, list[Item], int] | None = None
@@ -258,8 +261,10 @@ class Ingestor:
                 writer.send(prep.rows, prep.qrows)
                 flight = (prep, batch, offset)
                 offset += len(batch)
-        except StoreError as exc:
-            if flight is None and "conflicting sheet version" not in str(exc):
+        except VersionConflict:
+            raise
+        except StoreError:
+            if flight is None:
                 self.close()  # the child failed or is gone: the next bulk submit starts a new one
             raise
         finally:
@@ -274,9 +279,7 @@ class Ingestor:
         prep, batch, offset = flight
         try:
             self._writer.result()  # type: ignore[union-attr]
-        except StoreError as exc:
-            if "conflicting sheet version" not in str(exc):
-                raise
+        except VersionConflict:
             self._resync()
             report.merge(self._batch(batch, origin, submitted_by, offset))
             return False
@@ -287,6 +290,24 @@ class Ingestor:
     def _write(self, prep: _Prepared) -> None:
         self.store.append_sheets(prep.rows)
         self.store.append_quarantine(prep.qrows)
+
+    def _child(self) -> SqliteWriter:
+        """The writer child process of this ingestor's SQLite file, started on first use."""
+        if self._writer is None:
+            self._writer = SqliteWriter(self.store.sqlite_file or "", SHEET_COLUMNS, QUARANTINE_COLUMNS)
+        return self._writer
+
+    def _write_through_child(self, prep: _Prepared) -> int | None:
+        """One batch written by the child, synchronously: its highest seq once committed."""
+        writer = self._child()
+        try:
+            writer.send(prep.rows, prep.qrows)
+            return writer.result()
+        except VersionConflict:
+            raise
+        except StoreError:
+            self.close()  # a failed child: the next write starts a new one
+            raise
 
     def _apply(self, prep: _Prepared) -> None:
         self.heads.update(prep.pending)
@@ -307,24 +328,8 @@ class Ingestor:
         self.version = self.store.max_seq(self.election.id)
 
     def _batch(self, items: list[Item], origin: str, submitted_by: str, offset: int = 0) -> IngestReport:
-        """One batch, synchronously, retrying if another writer got there first.
-
-        Each conflict means another writer stored something, so retries make progress;
-        a short random pause keeps two writers on the same boxes from colliding in step.
-        """
-        for attempt in range(_RETRIES):
-            prep = self._prepare(items, origin, submitted_by, offset)
-            try:
-                self._write(prep)
-            except StoreError:
-                self._resync()
-                if attempt == _RETRIES - 1:
-                    raise
-                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
-                continue
-            self._apply(prep)
-            return prep.report
-        raise AssertionError("unreachable")
+        """One batch, synchronously, retrying if another writer got there first."""
+        return self._submit_group([(items, origin, submitted_by)], offset)[0]
 
     def _prepare(self, items: list[Item], origin: str, submitted_by: str, offset: int, ahead: dict[tuple[str, str, str], tuple[int, str, int]] | None = None) -> _Prepared:
         """Check a batch and build its rows. ``ahead``: versions a batch still in flight will create.

@@ -33,10 +33,9 @@ import numpy as np
 from sandik.core.results import RaceResult, final_results
 from sandik.core.sheet import OFFICIAL, TallySheet
 from sandik.core.tally import NB
-from sandik.errors import NotFound, SandikError, StoreError
+from sandik.errors import NotFound, SandikError
 from sandik.ingest.pipeline import IngestReport, Ingestor, Item, gc_paused
-from sandik.store.repository import QUARANTINE_COLUMNS, SHEET_COLUMNS, Store
-from sandik.store.sqlite_writer import SqliteWriter
+from sandik.store.repository import Store
 
 CHANGE_LOG = 20_000  # versions of change history kept for "what changed since v"
 
@@ -105,19 +104,11 @@ class _LogIngestor(Ingestor):
         self.top = 0  # the highest seq they got
 
     def _write(self, prep: Any) -> None:
-        if self._child_ok():
+        if self.store.sqlite_file is not None:
             # On an SQLite file the rows are written by the writer child (store/sqlite_writer.py):
             # binding ~30 values per row is interpreter work that the HTTP server's event loop
             # would otherwise wait for. Same transaction, same conflict error.
-            if self._writer is None:
-                self._writer = SqliteWriter(str(self.store.engine.url.database), SHEET_COLUMNS, QUARANTINE_COLUMNS)
-            try:
-                self._writer.send(prep.rows, prep.qrows)
-                top = self._writer.result()
-            except StoreError as exc:
-                if "conflicting sheet version" not in str(exc):
-                    self.close()  # a failed child: the next write starts a new one
-                raise
+            top = self._write_through_child(prep)
         else:
             top = self.store.append_sheets(prep.rows)
             self.store.append_quarantine(prep.qrows)
@@ -127,10 +118,6 @@ class _LogIngestor(Ingestor):
 
     def _resync(self) -> None:
         self.on_conflict()
-
-    def _child_ok(self) -> bool:
-        url = self.store.engine.url
-        return self.store.dialect == "sqlite" and bool(url.database) and url.database != ":memory:"
 
 
 class LiveService:

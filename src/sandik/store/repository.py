@@ -21,7 +21,7 @@ from sqlalchemy import Engine, create_engine, delete, event, select, text
 from sqlalchemy.exc import IntegrityError
 
 from sandik.core.model import Election
-from sandik.errors import NotFound, StoreError
+from sandik.errors import NotFound, StoreError, VersionConflict
 from sandik.formats import election_file
 from sandik.store import schema
 from sandik.store.migrations import migrate
@@ -112,6 +112,12 @@ class Store:
         self.dialect = engine.dialect.name
         self._elections: dict[str, Election] = {}
 
+    @property
+    def sqlite_file(self) -> str | None:
+        """The path of an SQLite file store (None for PostgreSQL or an in-memory database)."""
+        db = self.engine.url.database
+        return db if self.dialect == "sqlite" and db and db != ":memory:" else None
+
     # --- schema -------------------------------------------------------------------
     def migrate(self) -> list[int]:
         return migrate(self.engine)
@@ -201,10 +207,10 @@ class Store:
                     top = conn.exec_driver_sql("SELECT max(seq) FROM sheets").scalar()
                     conn.exec_driver_sql("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, f"{rows[0][0]}:{top}"))
         except IntegrityError as exc:
-            raise StoreError(f"conflicting sheet version (another writer?): {exc.orig}") from exc
+            raise VersionConflict(f"conflicting sheet version (another writer?): {exc.orig}") from exc
         except Exception as exc:  # psycopg raises its own UniqueViolation through COPY
             if type(exc).__name__ == "UniqueViolation":
-                raise StoreError(f"conflicting sheet version (another writer?): {exc}") from exc
+                raise VersionConflict(f"conflicting sheet version (another writer?): {exc}") from exc
             raise
         return int(top)
 

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sandik.errors import StoreError
+from sandik.errors import StoreError, VersionConflict
 from sandik.store import sqlite_writer_process as child
 
 _SCRIPT = Path(child.__file__)
@@ -54,7 +54,7 @@ class SqliteWriter:
         if kind == "ok":
             return value
         if kind == "conflict":
-            raise StoreError(f"conflicting sheet version (another writer?): {value}")
+            raise VersionConflict(f"conflicting sheet version (another writer?): {value}")
         raise StoreError(f"sqlite writer: {value}")
 
     def close(self) -> None:
