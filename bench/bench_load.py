@@ -248,7 +248,6 @@ def run(args: argparse.Namespace, mode: str) -> dict:
             kind, data = out.get()
             results[kind].append(data)
             got += kind == "w"
-        t1 = time.time()
         time.sleep(1.0)  # let the other process catch up with the last writes before the monitor stops
         stop.set()
         while sum(len(results[k]) for k in ("r", "m", "s")) < len(side):

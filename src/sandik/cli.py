@@ -438,7 +438,7 @@ def _demo_summary(st: Store) -> None:
             out.print("provinces won: " + ", ".join(f"{line.party} {line.total}" for line in b.lines))
     ist = res.get("tr.34:metropolitan_mayor")
     if ist:
-        out.print(f"İstanbul: " + ", ".join(f"{c.name or c.party} {c.votes:,}" for c in ist.candidates[:2]))
+        out.print("İstanbul: " + ", ".join(f"{c.name or c.party} {c.votes:,}" for c in ist.candidates[:2]))
 
 
 # Commands of the other areas live in sandik/commands/<area>.py, each exposing COMMANDS.

@@ -19,7 +19,6 @@ district totals exist) carries ``aggregate_results`` per race instead of boxes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from functools import cached_property
 
 import numpy as np

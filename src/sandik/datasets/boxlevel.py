@@ -17,10 +17,8 @@ surplus as voters by law, and every other box shows none.
 
 from __future__ import annotations
 
-import gc
 import zipfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +40,6 @@ __all__ = [
     "parse_count",
     "parse_counts",
     "parse_count_rows",
-    "paused_gc",
     "official_sheet",
     "AreaBuilder",
     "BoxIds",
@@ -241,22 +238,6 @@ def parse_count_rows(cells: list[str], fields: list[str], lines: list[int], *, s
             return arr.tolist(), arr
     rows = [parse_counts(c.split("\t"), fields, source=source, line=line) for c, line in zip(cells, lines, strict=True)]
     return rows, np.asarray(rows, dtype=np.int64)
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building hundreds of thousands of objects.
-
-    Each of its full passes walks every object built so far, which roughly
-    doubled the 2014 import time; nothing built here forms reference cycles.
-    """
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 # --- sheets --------------------------------------------------------------------------

@@ -52,13 +52,13 @@ from sandik.datasets.boxlevel import (
     parse_count,
     parse_counts,
     party_code,
-    paused_gc,
     province_plate,
     read_text,
     unknown_party,
 )
 from sandik.datasets.turkish_names import fold, slug, title_tr
 from sandik.errors import FormatError
+from sandik.gc_pause import paused_gc
 
 __all__ = ["ELECTION_ID", "OFFICE", "load_istanbul_2019"]
 

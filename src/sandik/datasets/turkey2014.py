@@ -60,12 +60,12 @@ from sandik.datasets.boxlevel import (
     parse_count,
     parse_count_rows,
     party_code,
-    paused_gc,
     read_text,
     unknown_party,
 )
 from sandik.datasets.turkish_names import fold, slug, title_tr
 from sandik.errors import FormatError
+from sandik.gc_pause import paused_gc
 
 __all__ = ["ELECTION_ID", "OFFICE", "load_turkey_2014"]
 

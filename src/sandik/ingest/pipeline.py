@@ -11,8 +11,6 @@ accepted official version of every box and race.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import itertools
 import json
 import operator
@@ -24,11 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from sandik.core.model import Election, Race
+from sandik.core.model import Election
 from sandik.core.sheet import OFFICIAL, TallySheet, clean_digest
 from sandik.core.tally import NB, LiveTally
 from sandik.core.validation import Issue, clean_votes_and_text, validate, w5_fires
 from sandik.errors import FormatError, StoreError, VersionConflict
+from sandik.gc_pause import paused_gc
 from sandik.store import schema
 from sandik.store.repository import QUARANTINE_COLUMNS, SHEET_COLUMNS, Store, now_iso
 from sandik.store.sqlite_writer import SqliteWriter
@@ -170,7 +169,7 @@ class Ingestor:
         checked (``store.sqlite_writer``). None chooses it for an SQLite file when
         there are at least two batches of ``PIPELINE_MIN_BATCH`` sheets or more.
         """
-        with gc_paused():
+        with paused_gc():
             return self._submit(items, origin, submitted_by, batch_size, pipeline)
 
     def _submit(self, items: Iterable[Item], origin: str, submitted_by: str, batch_size: int, pipeline: bool | None) -> IngestReport:
@@ -203,7 +202,7 @@ class Ingestor:
         job's sheets are counted and acknowledged (its listeners run) only after the
         whole group has committed. Every job must fit in one batch.
         """
-        with gc_paused():
+        with paused_gc():
             return self._submit_group(jobs)
 
     def _submit_group(self, jobs: list[tuple[list[Item], str, str]], offset: int = 0) -> list[IngestReport]:
@@ -426,23 +425,6 @@ class Ingestor:
 _RETRIES = 10
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a batch is checked, written and counted.
-
-    A batch allocates a few container objects per sheet (rows, version heads, vectors)
-    and no reference cycles: refcounting frees all of it. Left on, the collector runs
-    every 700 allocations and now and then walks every tracked object in the process
-    (the whole election, the heads of every sheet): measured at about a third of the
-    per-sheet cost of a national bulk ingest (16.6 -> 11.4 us per sheet to check).
-    """
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 _COUNTS = operator.attrgetter(*schema.COUNT_COLUMNS, *schema.OPTIONAL_COLUMNS)
 PIPELINE_MIN_BATCH = 2000  # below this, starting a writer process costs more than it saves
 

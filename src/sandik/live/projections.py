@@ -186,7 +186,6 @@ class ProjectionWorker:
 
     def _chunks(self, frames: dict[str, Any], copy: _TallyCopy, tv: int, order: list[str], *, marks_version: bool) -> list[str] | None:
         """Project ``order`` in chunks, publishing each; None if the worker was stopped meanwhile."""
-        svc = self.svc
         changed: list[str] = []
         for i in range(0, len(order), CHUNK):
             part = order[i : i + CHUNK]

@@ -34,7 +34,8 @@ from sandik.core.results import RaceResult, final_results
 from sandik.core.sheet import OFFICIAL, TallySheet
 from sandik.core.tally import NB
 from sandik.errors import NotFound, SandikError
-from sandik.ingest.pipeline import IngestReport, Ingestor, Item, gc_paused
+from sandik.gc_pause import paused_gc
+from sandik.ingest.pipeline import IngestReport, Ingestor, Item
 from sandik.store.repository import Store
 
 CHANGE_LOG = 20_000  # versions of change history kept for "what changed since v"
@@ -337,7 +338,7 @@ class LiveService:
         return fut.result()
 
     def _catch_up_now(self) -> int:
-        with gc_paused():  # many small containers, no cycles (ingest.pipeline.gc_paused)
+        with paused_gc():  # many small containers, no cycles (sandik/gc_pause.py)
             return self._catch_up_locked()
 
     def _catch_up_locked(self) -> int:

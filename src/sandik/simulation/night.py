@@ -34,11 +34,8 @@ valid_challenged``; ``sum(votes) = valid``; ``ballots_used = valid + invalid``;
 
 from __future__ import annotations
 
-import gc
 import math
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +43,7 @@ import numpy as np
 from sandik.core.model import Election, Race, RaceTotals
 from sandik.core.sheet import TallySheet
 from sandik.errors import ModelError
+from sandik.gc_pause import paused_gc
 
 __all__ = ["POLLS_CLOSE_HOUR", "simulate_night", "arrival_order", "night"]
 
@@ -294,22 +292,6 @@ def _fill_metro(race: Race, t: RaceTotals, districts: list[_Filled], totals_of: 
     return _Filled(race, cat[0], cat[1], cat[2], cat[3], cat[4], votes, _challenged(cat[4], rng))
 
 
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while making hundreds of thousands of small objects.
-
-    Otherwise it rescans them over and over (doubling the run time); nothing
-    made here forms reference cycles.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 # --- the night ------------------------------------------------------------------------------
 
 
@@ -393,7 +375,7 @@ def simulate_night(election: Election, seed: int = 2024) -> list[TallySheet]:
     """
     filled = _fill_all(election, seed)
     out: list[TallySheet] = []
-    with _no_gc():
+    with paused_gc():
         for f in filled:
             out.extend(_sheets(election, f))
         order = {rid: i for i, rid in enumerate(election.races)}
@@ -454,7 +436,7 @@ def arrival_order(election: Election, sheets: list[TallySheet], seed: int = 2024
     minutes = np.round(minutes, 2)
     order = np.lexsort((boxes, minutes))
     out: list[tuple[float, TallySheet]] = []
-    with _no_gc():
+    with paused_gc():
         for t, b in zip(minutes[order].tolist(), boxes[order].tolist()):
             for s in by_box[b]:
                 out.append((t, s))

@@ -66,7 +66,6 @@ def inject(tab: SheetTable, kind: str, rate: float, seed: int, *, mode: str = "r
     valid = tab.col("valid")
     v = tab.votes
     srt = np.sort(np.where(tab.mask, v, -1), axis=1)
-    top1 = srt[:, -1] if v.shape[1] else np.zeros(n)
     top2 = srt[:, -2] if v.shape[1] > 1 else np.zeros(n)
     eligible = (valid >= min_valid) & (tab.n_cands >= 2) & (top2 >= 0)
     if kind == "stuffing":
