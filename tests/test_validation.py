@@ -132,6 +132,7 @@ def test_is_clean_implies_validate_finds_nothing(seed, field, delta):
 
 # --- the C fast path decides exactly like the Python reference ------------------------------------
 from sandik.core import validation as _validation  # noqa: E402
+from sandik.core.sheet import clean_digest  # noqa: E402
 from sandik.core.validation import clean_votes  # noqa: E402
 
 ODD = ("none", "bool", "float", "numpy", "huge", "negative", "reorder", "extra", "missing", "subclass", "turnout98", "gap2pct", "envelopes", "byLaw10pct")
@@ -204,3 +205,5 @@ def test_c_fast_path_agrees_with_the_python_reference(seed, kind, field, delta):
         assert c is None, (kind, field, delta)
     else:
         assert c == (py, ",".join(map(str, py))), (kind, field, delta)
+        # the bulk path's hash of a clean sheet is the one every other path computes for it
+        assert clean_digest(s, c[1]) == s.content_hash(race.candidate_index)
