@@ -221,13 +221,30 @@ document.addEventListener("focusin", (e) => {
   lastFocus = focusKey(e.target, main());
   lastFocusAt = performance.now();
 });
-// Renders overlap (a live redraw waiting for its data while the reader follows a link): one that
-// finishes after a newer one has drawn another page would put the old page back: draw again.
+// Renders never overlap: two in flight (a live redraw waiting for its data while the reader
+// follows a link) interleave their writes to the page, and the older one can put its page back
+// over the newer one's, or strip what the newer one added. So renders run one at a time, and a
+// render still queued when a newer one is asked for is skipped: the newest request wins. A
+// skipped navigation passes its "navigation" (focus to the page) on to the render that runs.
 let routeSeq = 0;
-let routeDrawn = 0;
-async function route(live = false) {
+let routeChain = Promise.resolve();
+let navPending = false;
+function route(live = false) {
   const seq = ++routeSeq;
-  if (!live) navStartedAt = performance.now();
+  if (!live) {
+    navPending = true;
+    navStartedAt = performance.now();
+  }
+  const run = routeChain.then(() => {
+    if (seq !== routeSeq) return;
+    const nav = navPending;
+    navPending = false;
+    return draw(!nav);
+  });
+  routeChain = run.catch(() => {});
+  return run;
+}
+async function draw(live) {
   const h = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
   const [kind, a, b] = h.split("/");
   const m = main();
@@ -257,9 +274,6 @@ async function route(live = false) {
   } finally {
     if (watch) watch.disconnect();
   }
-  // Drawn after a newer route had drawn its page: if that was another page, draw the current one again.
-  if (seq < routeDrawn && h !== decodeURIComponent(location.hash.replace(/^#\/?/, ""))) return route(true);
-  routeDrawn = Math.max(routeDrawn, seq);
 }
 function crumbs(items) {
   const nav = document.getElementById("crumbs");
