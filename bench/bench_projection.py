@@ -1,6 +1,6 @@
 """Benchmark: projecting every mayor race of the 2024 Turkish local elections after a batch of sheets.
 
-    .venv/bin/python bench/bench_projection.py [--fraction 0.33] [--batch 2000] [--repeat 3]
+    .venv/bin/python bench/bench_projection.py [--fraction 0.33] [--batch 2000] [--repeat 3] [--processes 2]
 
 Builds the projection frames (2019 baseline per box), replays the simulated
 night into a live tally up to ``fraction`` of its sheets, then times:
@@ -14,6 +14,12 @@ night into a live tally up to ``fraction`` of its sheets, then times:
   only the races the batch touched plus the races still in prior mode (what the
   live worker refreshes), and all races (those whose count and prior did not
   change come back as they were).
+
+All four in one process (``project_election``), then again with the races
+split over ``--processes`` child processes (``live.projection_procs``, what the
+live worker runs with ``SANDIK_PROJECTION_PROCESSES``): there the CPU time is
+the parent's plus the children's, and each child's is printed too. The outcomes
+of both ways are compared (every race's draws, intervals and call, bit for bit).
 
 Each figure is printed beside its ratio to the 1 s goal of issue 4, with
 wall and CPU time and the load average of the machine (other jobs share it).
@@ -35,6 +41,7 @@ from sandik.core.projection import model
 from sandik.core.projection.model import clear_draw_cache
 from sandik.core.tally import LiveTally, sheet_vector
 from sandik.datasets import registry
+from sandik.live.projection_procs import ProcessProjector
 
 LIMIT_S = 1.0
 
@@ -45,6 +52,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument("--processes", type=int, default=2, help="child processes for the second set of figures (1: skip it)")
     args = ap.parse_args()
 
     ds = registry.get("tr-2024")
@@ -116,7 +124,88 @@ def main() -> None:
     print(f"all {len(frames):,} races after the same batch ({reused:,} unchanged, reused): best {min(allb):.2f} s wall ({min(allb_cpu):.2f} s CPU) (median {np.median(allb):.2f} s); ratio to the goal: {min(allb) / LIMIT_S:.2f}")
     print(f"shared bootstrap draws after a full refresh: {shapes:,} race shapes, {draw_mb:.0f} MB (cap {model.DRAW_CACHE_BYTES / 2**20:.0f} MB)")
     print(f"per race: {1000 * best_full / len(frames):.2f} ms (full, cold), {1000 * min(warm) / len(frames):.2f} ms (full, draws kept), {1000 * best_inc / max(len(todo), 1):.2f} ms (incremental)")
+    if args.processes > 1:
+        pooled(args, e, frames, tally, night, cut, todo, after)
     print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def _same(a, b) -> bool:
+    """Two outcomes of a race equal bit for bit: point, draws, intervals, P(win), call."""
+    pa, pb = a.projection, b.projection
+    arrays = [(pa.votes, pb.votes), (pa.p_win, pb.p_win), (pa.share, pb.share)]
+    arrays += [(pa.draws, pb.draws)] if pa.draws is not None or pb.draws is not None else []
+    for lv in pa.intervals:
+        arrays += list(zip(pa.intervals[lv], pb.intervals[lv])) + list(zip(pa.share_intervals[lv], pb.share_intervals[lv]))
+    same = all(x is not None and y is not None and x.shape == y.shape and x.tobytes() == y.tobytes() for x, y in arrays)
+    return same and pa.margin_intervals == pb.margin_intervals and pa.mode == pb.mode and repr(a.call.to_dict()) == repr(b.call.to_dict())
+
+
+def pooled(args, e, frames, tally, night, cut, todo, serial_after) -> None:
+    """The four figures again, the races split over child processes (fresh tally replayed to the same cut)."""
+    region_of = {rid: ".".join(e.races[rid].area_id.split(".")[:2]) for rid in frames}
+    t = time.perf_counter()
+    pp = ProcessProjector(frames, region_of, processes=args.processes)
+    t_start = time.perf_counter() - t
+    try:
+        tally2 = LiveTally(e)
+        for tm in night[:cut]:
+            s = tm.sheet
+            b = e.box_index[s.box_id]
+            tally2.apply(s.race_id, b, sheet_vector(s, e.races[s.race_id], int(e.box_registered[b])))
+        for f in frames.values():  # the parent keeps only the pooled prior's per-race swings
+            f._swing_cache = None
+
+        def timed(run, before):
+            wall, cpu, child = [], [], []
+            for _ in range(args.repeat):
+                before()
+                t, c = time.perf_counter(), time.process_time()
+                run()
+                wall.append(time.perf_counter() - t)
+                cpu.append(time.process_time() - c + sum(pp.info.child_cpu))
+                child.append(pp.info.child_cpu)
+            i = int(np.argmin(wall))
+            return wall, cpu, child[i]
+
+        def cold():
+            pp.forget(draws=True)
+            for f in frames.values():
+                f._swing_cache = None
+
+        def warm():
+            pp.forget()
+            for f in frames.values():
+                f._swing_cache = None
+
+        run_all = lambda: pp.project_tally(frames, tally2)  # noqa: E731
+        full, full_cpu, full_child = timed(run_all, cold)
+        warm_w, warm_cpu, warm_child = timed(run_all, warm)
+        pp.keep()
+        swings = {rid: f._swing_cache for rid, f in frames.items()}
+
+        def restore():
+            pp.restore()
+            for rid, f in frames.items():
+                f._swing_cache = swings[rid]
+
+        for tm in night[cut : cut + args.batch]:
+            s = tm.sheet
+            b = e.box_index[s.box_id]
+            tally2.apply(s.race_id, b, sheet_vector(s, e.races[s.race_id], int(e.box_registered[b])))
+        inc, inc_cpu, inc_child = timed(lambda: pp.project_tally(frames, tally2, races=todo), restore)
+        allb, allb_cpu, allb_child = timed(run_all, restore)
+        after = pp.project_tally(frames, tally2)
+        differ = sum(1 for rid in frames if not _same(after[rid], serial_after[rid]))
+    finally:
+        pp.close()
+    n = args.processes
+    kids = lambda c: " + ".join(f"{x:.2f}" for x in c)  # noqa: E731
+    print(f"--- the same with the races split over {n} child processes (started, frames sent: {t_start:.2f} s; CPU = parent + children)")
+    print(f"full refresh, all races, cold: best {min(full):.2f} s wall ({min(full_cpu):.2f} s CPU; children {kids(full_child)}) (median {np.median(full):.2f} s); ratio to the {LIMIT_S:g} s goal: {min(full) / LIMIT_S:.2f}")
+    print(f"full refresh, all races, shared draws kept: best {min(warm_w):.2f} s wall ({min(warm_cpu):.2f} s CPU; children {kids(warm_child)}) (median {np.median(warm_w):.2f} s); ratio to the goal: {min(warm_w) / LIMIT_S:.2f}")
+    print(f"incremental refresh after the batch ({len(todo):,} races): best {min(inc):.2f} s wall ({min(inc_cpu):.2f} s CPU; children {kids(inc_child)}) (median {np.median(inc):.2f} s); ratio to the {LIMIT_S:g} s goal: {min(inc) / LIMIT_S:.2f}")
+    print(f"all {len(frames):,} races after the same batch: best {min(allb):.2f} s wall ({min(allb_cpu):.2f} s CPU; children {kids(allb_child)}) (median {np.median(allb):.2f} s); ratio to the goal: {min(allb) / LIMIT_S:.2f}")
+    print(f"outcomes after the batch that differ from the one-process ones (bit for bit): {differ} of {len(frames):,}")
 
 
 if __name__ == "__main__":

@@ -199,3 +199,24 @@ def test_worker_projections_equal_project_election(api):
     for rid, oc in want.items():
         got = {k: x for k, x in w.outcomes[rid].items() if k != "tally_version"}
         assert json.loads(json.dumps(got)) == json.loads(json.dumps(oc.to_dict(), default=float)), rid
+
+
+def test_worker_with_child_processes_equals_project_election(api, monkeypatch):
+    """``SANDIK_PROJECTION_PROCESSES=2``: the worker's passes run in two child processes and give the same outcomes."""
+    from sandik.core.projection.election import project_election
+    from sandik.ingest.pipeline import build_tally
+    from sandik.live.projections import alliances_of
+
+    monkeypatch.setenv("SANDIK_PROJECTION_PROCESSES", "2")
+    client, store, cur, secrets, app = api
+    v = count(client, cur, secrets["clerk"], METRO, n=3)
+    w = settled(app, v)
+    assert w.processes == 2 and w._projector is not None, w.errors
+    v = count(client, cur, secrets["clerk"], "x.02:metro", n=2)
+    settled(app, v)
+    tally, _ = build_tally(store, cur)
+    want = project_election(cur, tally, store.election("t-2019"), alliances=alliances_of(cur.info.country))
+    assert set(want) == set(w.outcomes) and "processes" not in w.errors
+    for rid, oc in want.items():
+        got = {k: x for k, x in w.outcomes[rid].items() if k != "tally_version"}
+        assert json.loads(json.dumps(got)) == json.loads(json.dumps(oc.to_dict(), default=float)), rid

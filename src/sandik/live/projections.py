@@ -13,12 +13,19 @@ A new automatic call (lock or statistical) is recorded in the call log
 latest row was made by hand: an admin's call or withdrawal stands until an
 admin changes it. Each pass with news is published to listeners (the SSE
 broadcaster) as ``{"projection_version", "races", "calls"}``.
+
+With ``processes`` > 1 (``SANDIK_PROJECTION_PROCESSES``; default 1: in this
+thread) the races of each chunk are projected in that many child processes
+(``live.projection_procs``: the same outcomes, bit for bit), so that a pass uses
+every core and the model no longer holds this process's GIL. A failing child
+pool is closed and the worker goes on in its own thread.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 import weakref
@@ -33,6 +40,7 @@ from sandik.core.projection.pool import RaceOutcome, pool_stats, project_race, r
 from sandik.core.projection.seats import seat_intervals
 from sandik.core.tally import I_OPENED
 from sandik.errors import NotFound
+from sandik.live.projection_procs import ProcessProjector, ProjectorError
 from sandik.live.service import Change, LiveService, dumps
 from sandik.store import race_calls, schema
 from sandik.store.repository import now_iso
@@ -42,6 +50,19 @@ MODEL_ACTOR = "sandik-model"
 CHUNK = 50  # races between rests (~0.2 s of model work); between chunks the worker rests (REST x the chunk's time)
 REST = 1.0
 PRIOR_EVERY = 30.0  # seconds: races still in prior mode are reprojected this often (their pooled prior moves as others report)
+
+
+def processes_default() -> int:
+    """Child processes that project (``SANDIK_PROJECTION_PROCESSES``; 1, the default: none, in the worker's thread).
+
+    Not on by default: two children per server take both cores of a two-core machine
+    while they run, and a deployment with two server processes would run four.
+    """
+    raw = os.environ.get("SANDIK_PROJECTION_PROCESSES", "1")
+    try:
+        return max(1, int(raw))
+    except ValueError:
+        return 1
 
 
 def alliances_of(country: str) -> tuple[tuple[str, ...], ...]:
@@ -80,8 +101,10 @@ class _TallyCopy:
 
 
 class ProjectionWorker:
-    def __init__(self, svc: LiveService, *, interval: float = INTERVAL, record_calls: bool = True) -> None:
+    def __init__(self, svc: LiveService, *, interval: float = INTERVAL, record_calls: bool = True, processes: int | None = None) -> None:
         self.svc = svc
+        self.processes = processes_default() if processes is None else max(1, processes)
+        self._projector: ProcessProjector | None = None
         self.interval = interval
         self.record_calls = record_calls
         self.version = 0  # projection version: +1 per pass that changed something
@@ -119,6 +142,9 @@ class ProjectionWorker:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        if self._projector is not None:
+            self._projector.close()
+            self._projector = None
 
     def _on_change(self, _svc: LiveService, change: Change) -> None:
         # On the writer thread: remember what changed, nothing else.
@@ -128,13 +154,19 @@ class ProjectionWorker:
         self._wake.set()
 
     def _run(self) -> None:
-        while not self._stop.is_set() and not self.svc._stopping.is_set():
-            try:
-                self.refresh()
-            except Exception as exc:  # a failing pass must not end the worker; it is reported on /projections
-                self.errors["*"] = f"{type(exc).__name__}: {exc}"
-            self._wake.wait(self.interval)
-            self._wake.clear()
+        try:
+            while not self._stop.is_set() and not self.svc._stopping.is_set():
+                try:
+                    self.refresh()
+                except Exception as exc:  # a failing pass must not end the worker; it is reported on /projections
+                    self.errors["*"] = f"{type(exc).__name__}: {exc}"
+                self._wake.wait(self.interval)
+                self._wake.clear()
+        finally:
+            # The service stops without calling stop(): the child processes end with this thread.
+            if self._projector is not None:
+                self._projector.close()
+                self._projector = None
 
     # --- one pass -----------------------------------------------------------------
     def frames(self) -> dict[str, Any]:
@@ -234,9 +266,28 @@ class ProjectionWorker:
         states, keys, region_of, stats = self._pool
         params, rule = ModelParams(), CallRule()
         out: dict[str, RaceOutcome] = {}
+        pooled = None
+        if self.processes > 1:
+            try:
+                if self._projector is None:
+                    self._projector = ProcessProjector(frames, region_of, processes=self.processes, params=params, rule=rule)
+                pooled = self._projector.project(states, keys, stats, races)
+            except (ProjectorError, OSError) as exc:
+                if isinstance(exc, ProjectorError) and not exc.died:
+                    raise  # a race the model refuses: the pass fails as it would in this thread
+                # A child is gone: go on in this thread for the rest of the night (its frames know
+                # nothing of the children's kept outcomes: it recomputes the races it is asked for).
+                self.errors["processes"] = f"child processes given up, projecting in the worker's thread: {type(exc).__name__}: {exc}"
+                self.processes = 1
+                if self._projector is not None:
+                    self._projector.close()
+                    self._projector = None
         for rid in races:
             # A race whose count and prior did not change since its last pass gets its last outcome back.
-            oc = out[rid] = project_race(frames[rid], states[rid], stats, region_of, params, rule, key=keys[rid])
+            if pooled is not None:
+                oc = out[rid] = pooled[rid]
+            else:
+                oc = out[rid] = project_race(frames[rid], states[rid], stats, region_of, params, rule, key=keys[rid])
             seats = self.svc.election.races[rid].seats
             if seats > 1 and oc.projection.draws is not None and oc.seats is None:
                 oc.seats = seat_intervals(oc.projection.draws, seats, None)

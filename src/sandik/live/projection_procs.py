@@ -1,0 +1,304 @@
+"""Projecting the races of a refresh in child processes, so that a refresh uses every core.
+
+Projecting a race is ~1.5 ms of numpy calls on small arrays, under the GIL:
+threads would not help, processes do. A ``ProcessProjector`` starts ``processes``
+children (spawned, not forked: the server that owns it runs other threads) and
+gives each a fixed share of the races, balanced on a cost estimate, with their
+frames, once per night. A refresh then sends each child the counts of its races
+that are asked for (``RaceState``, the count digest) and the pooled prior's
+statistics, which the caller computes once from every race; each child runs
+``pool.project_race``, the very step ``pool.project_many`` repeats, so the
+outcomes are the same, bit for bit, as in one process.
+
+A race stays with its child for the night: the per-race caches (the last
+outcome, kept while its inputs are equal) and the shared bootstrap draws live
+in the child. An outcome the child returns unchanged is not sent back: the
+parent hands back the object it already holds, as ``project_race`` does.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import multiprocessing
+import os
+import pickle
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sandik.core.projection.calls import CallRule
+from sandik.core.projection.frame import RaceFrame, RaceState
+from sandik.core.projection.model import ModelParams, clear_draw_cache
+from sandik.core.projection.election import race_state
+from sandik.core.projection.pool import PoolStats, RaceOutcome, pool_stats, project_race, race_swings, state_key
+from sandik.errors import SandikError
+
+
+class ProjectorError(SandikError):
+    """A child process failed (``died``: it is gone, or its pipe is) while projecting."""
+
+    def __init__(self, message: str, *, died: bool = False) -> None:
+        super().__init__(message)
+        self.died = died
+
+
+def race_cost(frame: RaceFrame) -> float:
+    """Rough cost of projecting a race: a fixed part plus its bootstrap arrays (groups x candidates).
+
+    Only used to share races out evenly: on the 2024 night a race of <= 12 groups
+    takes ~1.4 ms, one of 13-40 groups ~8 ms (bench/bench_projection.py profiles).
+    """
+    return 1.0 + frame.n_groups * frame.n_candidates / 12.0
+
+
+def split_races(frames: dict[str, RaceFrame], processes: int) -> list[list[str]]:
+    """Races per process, the most expensive first to the least loaded (deterministic: ties by race id)."""
+    loads = [0.0] * processes
+    parts: list[list[str]] = [[] for _ in range(processes)]
+    for rid in sorted(frames, key=lambda r: (-race_cost(frames[r]), r)):
+        i = min(range(processes), key=lambda j: (loads[j], j))
+        parts[i].append(rid)
+        loads[i] += race_cost(frames[rid])
+    return parts
+
+
+def _bare(frame: RaceFrame) -> RaceFrame:
+    """The frame without what a process derives from it (rebuilt on first use in the child)."""
+    f = copy.copy(frame)
+    f._inc = f._pre = f._guard_totals = f._swing_cache = f._qbar = f._outcome_cache = None
+    return f
+
+
+class _Packer(pickle.Pickler):
+    """Pickles the outcomes with their numpy arrays laid end to end in one array per dtype.
+
+    An outcome holds some 40 small arrays; unpickling each one costs ~10 us, which
+    for a full refresh (1,400 outcomes) was 0.6 s of the parent's time. Here each
+    array is a slice of a few large ones, rebuilt as a view (``_unpack``).
+    """
+
+    def __init__(self, f: Any) -> None:
+        super().__init__(f, protocol=pickle.HIGHEST_PROTOCOL)
+        self.parts: dict[str, list[np.ndarray]] = {}
+        self.used: dict[str, int] = {}
+
+    def persistent_id(self, obj: Any) -> Any:
+        if type(obj) is not np.ndarray or obj.dtype.kind not in "biuf":
+            return None
+        key = obj.dtype.str
+        off = self.used.get(key, 0)
+        self.parts.setdefault(key, []).append(obj.ravel())
+        self.used[key] = off + obj.size
+        return (key, off, obj.shape)
+
+
+def _pack(obj: Any) -> tuple[bytes, dict[str, np.ndarray]]:
+    f = io.BytesIO()
+    p = _Packer(f)
+    p.dump(obj)
+    return f.getvalue(), {k: np.concatenate(v) for k, v in p.parts.items()}
+
+
+class _Unpacker(pickle.Unpickler):
+    def __init__(self, f: Any, bufs: dict[str, np.ndarray]) -> None:
+        super().__init__(f)
+        self.bufs = bufs
+
+    def persistent_load(self, pid: Any) -> Any:
+        key, off, shape = pid
+        n = 1
+        for d in shape:
+            n *= d
+        return self.bufs[key][off : off + n].reshape(shape)
+
+
+def _unpack(packed: tuple[bytes, dict[str, np.ndarray]]) -> Any:
+    return _Unpacker(io.BytesIO(packed[0]), packed[1]).load()
+
+
+def _child(conn: Any) -> None:
+    """A child's loop: one request in, one reply out, until "stop" or the pipe closes."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    frames: dict[str, RaceFrame] = {}
+    region_of: dict[str, str] = {}
+    params, rule = ModelParams(), CallRule()
+    kept: dict[str, Any] = {}
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        op = msg[0]
+        try:
+            reply: Any = None
+            if op == "init":
+                frames, region_of, params, rule = msg[1], msg[2], msg[3], msg[4]
+            elif op == "project":
+                stats, items = msg[1], msg[2]
+                c0 = time.process_time()
+                out, reused = {}, []
+                try:
+                    for rid, st, key in items:
+                        fr = frames[rid]
+                        before = fr._outcome_cache[1] if fr._outcome_cache is not None else None
+                        oc = project_race(fr, st, stats, region_of, params, rule, key=key)
+                        if oc is before:
+                            reused.append(rid)
+                        else:
+                            out[rid] = oc
+                except Exception:
+                    # The parent gets none of this batch: forget what it would not know, so
+                    # that no race of it is answered "reused" later with an outcome never sent.
+                    for rid, _, _ in items:
+                        if rid in frames:
+                            frames[rid]._outcome_cache = None
+                    raise
+                reply = (_pack(out), reused, time.process_time() - c0)
+            elif op == "forget":  # benchmarks: drop the kept outcomes (and the draws: a cold start)
+                for fr in frames.values():
+                    fr._outcome_cache = None
+                if msg[1]:
+                    clear_draw_cache()
+            elif op == "keep":  # benchmarks: remember the kept outcomes ...
+                kept = {rid: fr._outcome_cache for rid, fr in frames.items()}
+            elif op == "restore":  # ... and put them back, so that every repeat starts alike
+                for rid, fr in frames.items():
+                    fr._outcome_cache = kept.get(rid)
+            elif op == "stop":
+                conn.send(("ok", None))
+                return
+            else:
+                raise ProjectorError(f"unknown request {op!r}")
+            conn.send(("ok", reply))
+        except Exception as exc:  # reported to the parent, which raises it; the child goes on
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+@dataclass
+class RunInfo:
+    """What the last ``project`` call cost: CPU seconds per child, races sent and reused per child."""
+
+    child_cpu: list[float]
+    sent: list[int]
+    reused: list[int]
+
+
+class ProcessProjector:
+    def __init__(self, frames: dict[str, RaceFrame], region_of: dict[str, str], *, processes: int = 2, params: ModelParams | None = None, rule: CallRule | None = None) -> None:
+        if processes < 1:
+            raise ValueError("processes must be >= 1")
+        ctx = multiprocessing.get_context("spawn")
+        self.parts = split_races(frames, processes)
+        self.owner = {rid: i for i, part in enumerate(self.parts) for rid in part}
+        self._conns: list[Any] = []
+        self._procs: list[Any] = []
+        self.last: dict[str, RaceOutcome] = {}  # the latest outcome of each race (returned again when a child reuses it)
+        self.info = RunInfo([], [], [])
+        self.region_of = dict(region_of)
+        params, rule = params or ModelParams(), rule or CallRule()
+        try:
+            for part in self.parts:
+                parent, child = ctx.Pipe()
+                p = ctx.Process(target=_child, args=(child,), name="sandik-projector", daemon=True)
+                p.start()
+                child.close()
+                self._conns.append(parent)
+                self._procs.append(p)
+            for conn, part in zip(self._conns, self.parts):
+                conn.send(("init", {rid: _bare(frames[rid]) for rid in part}, {rid: region_of[rid] for rid in part if rid in region_of}, params, rule))
+            self._check(self._gather())
+        except BaseException:
+            self.close()
+            raise
+
+    def _gather(self, conns: list[Any] | None = None) -> list[tuple[str, Any]]:
+        """One reply from each child: ("ok", reply) or ("error", why); every child is read, even after a failure."""
+        replies = []
+        for conn in conns if conns is not None else self._conns:
+            try:
+                replies.append(conn.recv())
+            except (EOFError, OSError) as exc:
+                replies.append(("died", f"child process ended ({type(exc).__name__})"))
+        return replies
+
+    @staticmethod
+    def _check(replies: list[tuple[str, Any]]) -> None:
+        for status, reply in replies:
+            if status != "ok":
+                raise ProjectorError(f"projection child failed: {reply}", died=status == "died")
+
+    def _all(self, *msg: Any) -> None:
+        for conn in self._conns:
+            conn.send(msg)
+        self._check(self._gather())
+
+    def project(self, states: dict[str, RaceState], keys: dict[str, bytes], stats: PoolStats, races: list[str]) -> dict[str, RaceOutcome]:
+        """``project_race`` for each of ``races`` in its child, all children at once; outcomes in ``races`` order."""
+        batches: list[list[tuple[str, RaceState, bytes]]] = [[] for _ in self._conns]
+        for rid in races:
+            batches[self.owner[rid]].append((rid, states[rid], keys[rid]))
+        busy = [i for i, b in enumerate(batches) if b]
+        for i in busy:
+            self._conns[i].send(("project", stats, batches[i]))
+        replies = self._gather([self._conns[i] for i in busy])
+        cpu, sent, reused = [0.0] * len(self._conns), [len(b) for b in batches], [0] * len(self._conns)
+        # The outcomes of the children that succeeded are kept even if another failed: they
+        # now hold them as their last ones, and may hand them back as reused next time.
+        for i, (status, reply) in zip(busy, replies):
+            if status != "ok":
+                continue
+            packed, reused_ids, c = reply
+            self.last.update(_unpack(packed))
+            cpu[i], reused[i] = c, len(reused_ids)
+            for rid in reused_ids:
+                if rid not in self.last:
+                    raise ProjectorError(f"race {rid}: the child reused an outcome this process never received")
+        self.info = RunInfo(cpu, sent, reused)
+        self._check(replies)
+        return {rid: self.last[rid] for rid in races}
+
+    def project_tally(self, frames: dict[str, RaceFrame], tally: Any, *, races: list[str] | None = None) -> dict[str, RaceOutcome]:
+        """``core.projection.election.project_election`` (single-seat races) with this projector: the
+        counts, their digests and the pooled prior from every race here, the races in the children."""
+        states = {rid: race_state(fr, tally) for rid, fr in frames.items()}
+        keys = {rid: state_key(st) for rid, st in states.items()}
+        stats = pool_stats(race_swings(frames, states, keys=keys), self.region_of)
+        todo = [r for r in races if r in frames] if races is not None else list(frames)
+        return self.project(states, keys, stats, todo)
+
+    def forget(self, *, draws: bool = False) -> None:
+        """Drop every kept outcome (and, with ``draws``, the shared draws) in every child: benchmarks of a cold pass."""
+        self._all("forget", draws)
+        self.last.clear()
+
+    def keep(self) -> None:
+        self._all("keep")
+        self._kept_last = dict(self.last)
+
+    def restore(self) -> None:
+        self._all("restore")
+        self.last = dict(self._kept_last)
+
+    def close(self) -> None:
+        for conn in self._conns:
+            try:
+                conn.send(("stop",))
+            except (OSError, ValueError):
+                pass
+        for p in self._procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)
+        for conn in self._conns:
+            conn.close()
+        self._conns, self._procs = [], []
+
+    def __enter__(self) -> ProcessProjector:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

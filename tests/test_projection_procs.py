@@ -1,0 +1,100 @@
+"""Races projected in child processes (``live.projection_procs``) against ``project_many`` in this one.
+
+The children run the same per-race step on frames sent to them once, with the
+counts and the pooled prior of each refresh sent per call, and send the
+outcomes back packed (their arrays laid end to end): every outcome must equal
+the one-process outcome bit for bit, refresh after refresh, with the races
+whose inputs did not change handed back as the very objects returned before.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sandik.core.projection import CallRule, RaceState, project_many
+from sandik.core.projection.pool import pool_stats, race_swings, state_key
+from sandik.live.projection_procs import ProcessProjector, ProjectorError, _pack, _unpack, split_races
+from tests.test_projection_fastpath import PARAMS, _assert_same_outcome, _fresh, _race, _state
+
+
+def _election(seed: int, n_races: int = 9):
+    rng = np.random.default_rng(seed)
+    parties = ["A", "B", "C", "D"]
+    frames, finals = {}, {}
+    for r in range(n_races):
+        n = int(rng.integers(3, 60))
+        k = int(rng.choice([2, 3, 4]))
+        fr = _race(rng, f"r{r}", n, k, int(rng.integers(1, 9)), parties)
+        valid = np.minimum(rng.binomial(fr.registered, 0.8), fr.cap)
+        votes = np.array([rng.multinomial(v, rng.dirichlet(np.ones(k) * 3)) for v in valid]).reshape(n, k)
+        frames[fr.race_id] = fr
+        finals[fr.race_id] = (votes, valid, rng.permutation(n))
+    region_of = {rid: ("north" if i % 3 else "south") for i, rid in enumerate(frames)}
+    return frames, finals, region_of, rng
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_outcomes_from_child_processes_equal_one_process(seed):
+    frames, finals, region_of, rng = _election(seed)
+    rule = CallRule()
+    ref_frames = {rid: _fresh(fr) for rid, fr in frames.items()}
+    with ProcessProjector(frames, region_of, processes=2, params=PARAMS, rule=rule) as pp:
+        assert sorted(r for part in pp.parts for r in part) == sorted(frames)
+        prev: dict = {}
+        for step, frac in enumerate((0.0, 0.1, 0.4, 0.4, 0.8, 1.0)):
+            states: dict[str, RaceState] = {}
+            for rid, fin in finals.items():
+                n = len(fin[1])
+                flagged = (rng.random(n) < 0.1) if rng.random() < 0.2 else None
+                states[rid] = _state(fin, int(round(frac * n)), flagged)
+            keys = {rid: state_key(st) for rid, st in states.items()}
+            stats = pool_stats(race_swings(ref_frames, states, keys=keys), region_of)
+            races = sorted(frames) if step % 2 == 0 else sorted(frames)[::2]
+            got = pp.project(states, keys, stats, races)
+            ref = project_many(ref_frames, states, params=PARAMS, rule=rule, region_of=region_of, races=races)
+            assert list(got) == races
+            for rid in races:
+                _assert_same_outcome(got[rid], ref[rid])
+                # a race whose inputs (count, flags, prior) are those of its last refresh comes back as the same object
+                if rid in prev and ref[rid] is prev[rid][1]:
+                    assert got[rid] is prev[rid][0]
+                prev[rid] = (got[rid], ref[rid])
+            assert sum(pp.info.sent) == len(races)
+
+
+def test_a_failing_race_raises_in_the_parent_and_the_children_go_on():
+    frames, finals, region_of, _ = _election(5, n_races=4)
+    with ProcessProjector(frames, region_of, processes=2, params=PARAMS) as pp:
+        states = {rid: _state(fin, len(fin[1]) // 2) for rid, fin in finals.items()}
+        keys = {rid: state_key(st) for rid, st in states.items()}
+        stats = pool_stats(race_swings(frames, states, keys=keys), region_of)
+        bad = dict(states)
+        rid0 = sorted(frames)[0]
+        st0 = states[rid0]
+        bad[rid0] = RaceState(st0.reported[:-1], st0.votes[:-1], st0.valid[:-1])  # one unit short: the frame refuses it
+        with pytest.raises(ProjectorError, match="ModelError"):
+            pp.project(bad, keys, stats, sorted(frames))
+        out = pp.project(states, keys, stats, sorted(frames))
+        ref = project_many({rid: _fresh(fr) for rid, fr in frames.items()}, states, params=PARAMS, region_of=region_of)
+        for rid in frames:  # none of them an outcome of the failed call, nor one the parent never got
+            _assert_same_outcome(out[rid], ref[rid])
+
+
+def test_races_are_shared_out_by_cost_and_every_race_once():
+    frames, _, _, _ = _election(7, n_races=12)
+    parts = split_races(frames, 3)
+    assert sorted(r for p in parts for r in p) == sorted(frames)
+    assert split_races(frames, 3) == parts  # the same share every time: a race's caches stay in its child
+
+
+def test_packed_arrays_come_back_equal_and_writable():
+    rng = np.random.default_rng(0)
+    obj = {"a": rng.normal(size=(3, 4)), "b": [np.arange(5), (rng.normal(size=2)[::-1], 1.5)], "c": np.array([True, False]), "s": "x"}
+    back = _unpack(_pack(obj))
+    np.testing.assert_array_equal(back["a"], obj["a"])
+    np.testing.assert_array_equal(back["b"][0], obj["b"][0])
+    np.testing.assert_array_equal(back["b"][1][0], obj["b"][1][0])
+    assert back["b"][0].dtype == obj["b"][0].dtype and back["c"].dtype == bool
+    assert back["b"][1][1] == 1.5 and back["s"] == "x"
+    back["a"][0, 0] = 7.0
