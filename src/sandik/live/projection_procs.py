@@ -7,7 +7,7 @@ gives each a fixed share of the races, balanced on a cost estimate, with their
 frames, once per night. A refresh then sends each child the counts of its races
 that are asked for (``RaceState``, the count digest) and the pooled prior's
 statistics, which the caller computes once from every race; each child runs
-``pool.project_race``, the very step ``pool.project_many`` repeats, so the
+``pool.project_races``, the very step ``pool.project_many`` takes, so the
 outcomes are the same, bit for bit, as in one process.
 
 A race stays with its child for the night: the per-race caches (the last
@@ -33,7 +33,7 @@ from sandik.core.projection.calls import CallRule
 from sandik.core.projection.frame import RaceFrame, RaceState
 from sandik.core.projection.model import ModelParams, clear_draw_cache
 from sandik.core.projection.election import race_state
-from sandik.core.projection.pool import PoolStats, RaceOutcome, pool_stats, project_race, race_swings, state_key
+from sandik.core.projection.pool import PoolStats, RaceOutcome, pool_stats, project_races, race_swings, state_key
 from sandik.errors import SandikError
 
 
@@ -141,11 +141,11 @@ def _child(conn: Any) -> None:
                 c0 = time.process_time()
                 out, reused = {}, []
                 try:
-                    for rid, st, key in items:
-                        fr = frames[rid]
-                        before = fr._outcome_cache[1] if fr._outcome_cache is not None else None
-                        oc = project_race(fr, st, stats, region_of, params, rule, key=key)
-                        if oc is before:
+                    races = [rid for rid, _, _ in items]
+                    before = {rid: frames[rid]._outcome_cache[1] if frames[rid]._outcome_cache is not None else None for rid in races}
+                    got = project_races(frames, {rid: st for rid, st, _ in items}, stats, region_of, params, rule, races, keys={rid: key for rid, _, key in items})
+                    for rid, oc in got.items():
+                        if oc is before[rid]:
                             reused.append(rid)
                         else:
                             out[rid] = oc
@@ -236,7 +236,7 @@ class ProcessProjector:
         self._check(self._gather())
 
     def project(self, states: dict[str, RaceState], keys: dict[str, bytes], stats: PoolStats, races: list[str]) -> dict[str, RaceOutcome]:
-        """``project_race`` for each of ``races`` in its child, all children at once; outcomes in ``races`` order."""
+        """``pool.project_races`` for ``races``, each race in its child, all children at once; outcomes in ``races`` order."""
         batches: list[list[tuple[str, RaceState, bytes]]] = [[] for _ in self._conns]
         for rid in races:
             batches[self.owner[rid]].append((rid, states[rid], keys[rid]))

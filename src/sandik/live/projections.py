@@ -36,7 +36,7 @@ from typing import Any
 from sandik.core.projection.calls import CallRule
 from sandik.core.projection.election import build_frames, race_state
 from sandik.core.projection.model import ModelParams
-from sandik.core.projection.pool import RaceOutcome, pool_stats, project_race, race_swings, state_key
+from sandik.core.projection.pool import RaceOutcome, pool_stats, project_races, race_swings, state_key
 from sandik.core.projection.seats import seat_intervals
 from sandik.core.tally import I_OPENED
 from sandik.errors import NotFound
@@ -282,12 +282,11 @@ class ProjectionWorker:
                 if self._projector is not None:
                     self._projector.close()
                     self._projector = None
-        for rid in races:
+        if pooled is None:
             # A race whose count and prior did not change since its last pass gets its last outcome back.
-            if pooled is not None:
-                oc = out[rid] = pooled[rid]
-            else:
-                oc = out[rid] = project_race(frames[rid], states[rid], stats, region_of, params, rule, key=keys[rid])
+            pooled = project_races(frames, states, stats, region_of, params, rule, races, keys=keys)
+        for rid in races:
+            oc = out[rid] = pooled[rid]
             seats = self.svc.election.races[rid].seats
             if seats > 1 and oc.projection.draws is not None and oc.seats is None:
                 oc.seats = seat_intervals(oc.projection.draws, seats, None)

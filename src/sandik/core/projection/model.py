@@ -280,7 +280,24 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
     units still out) by group, with the frame's count-independent parts
     (:func:`prepared`) reused between refreshes.
     """
-    params = params or ModelParams()
+    from sandik.core.projection.stacked import run_steps
+
+    return run_steps([_project_steps(frame, state, params or ModelParams(), prior)])[0]
+
+
+def project_stacked(items: list[tuple[RaceFrame, RaceState, ModelParams, SwingPrior | None]]) -> list[RaceProjection]:
+    """``project`` of many races at once: the steps whose arrays have one row per bootstrap draw
+    (the swing fits, the draws per group, the summary) run once per race shape over all races of
+    that shape (:mod:`.stacked`), the rest race by race. The same projections, bit for bit."""
+    from sandik.core.projection.stacked import run_steps
+
+    return run_steps([_project_steps(fr, st, params, prior) for fr, st, params, prior in items])
+
+
+def _project_steps(frame: RaceFrame, state: RaceState, params: ModelParams, prior: SwingPrior | None):
+    """``project`` as a generator: it yields the steps that are run over a stack of races
+    (``("solve", key, inputs)``, ``("draws", key, job)``), is sent their results, and returns
+    the projection. ``stacked.run_steps`` drives one race or many."""
     state.check(frame)
     K = frame.n_candidates
     n = frame.n_units
@@ -358,8 +375,11 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
         return gsum(v)[rg]
 
     if n_fit >= params.min_units:
-        a_all, beta_all = _solve_swing(omega, _swing_sums(wkf, Xf[:, :, 0], pre.u[fit_idx] - ubar, x3f, yf, gs), lam)
-        mz, bz = _solve(omega, _suff(x3f[:, None, None], lzf[:, None], wf[:, None], gs), lam)
+        # The swing and turnout fits under every bootstrap weight: run over all races of
+        # this (draws, groups reported, candidates) in one go, with the same weights.
+        swing = _swing_sums(wkf, Xf[:, :, 0], pre.u[fit_idx] - ubar, x3f, yf, gs)
+        turn = _suff(x3f[:, None, None], lzf[:, None], wf[:, None], gs)
+        a_all, beta_all, mz, bz = yield ("solve", (params.seed, B, G_R, K, lam), (omega, swing, turn, lam))
         mu_all, thz_all = mz[:, 0], bz[:, 0, 0]
     else:
         a_all = np.zeros((B + 1, K))
@@ -466,8 +486,6 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
     L_unit = psd_sqrt(cov_unit)
     f_out = 1.0 - pct_exp
 
-    z_shift, z_small, z_eps, z_unit, z_turn = rd.z_shift, rd.z_small, rd.z_eps, rd.z_unit, rd.z_turn
-
     # The race-level swing uncertainty that the bootstrap over groups cannot see
     # when few groups have reported, plus the arrival-order shift.
     # The Bayesian bootstrap over groups already spreads the race's swing once
@@ -487,8 +505,6 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
     # the share still out, so it is not scaled down again here (under an adversarial
     # order the outstanding units stay unlike the counted ones to the end).
     shift_scale = float(np.hypot(params.shift_sd, params.shift_imbalance * excess))
-    a_draw = a_all[1:] + small * (z_small @ L_prior.T) + z_shift @ multinomial_sqrt(floor_shape, 1.0).T * shift_scale
-    mu_draw = mu_all[1:] + small_z * prior.turnout_sd * z_turn[:, 0, 0] + params.turnout_shift_sd * f_out * z_turn[:, 1, 0]
     a_pt = a_hat
     # A partly reported group's own mean holds its prediction in place: when a
     # draw moves the race's coefficients, the group's residual moves the other
@@ -496,31 +512,14 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
     Xrep = np.zeros((Gu, K, P))
     sel = rg[go]
     Xrep[sel] = (gsum((wf[:, None, None] * Xf).reshape(n_fit, K * P))[go][sel] / Sw[go][sel, None]).reshape(-1, K, P)
-    d_a = a_all[1:] - a_all[0]
-    d_beta = beta_all[1:] - beta_all[0]
-    # The (B, Gu, K) arrays below are the bulk of a race's arithmetic: updated in
-    # place, in the same order of operations as the plain expressions (so the
-    # same values), without a temporary per term.
-    shift_fit = _design_dot(d_beta, Xrep)  # (B, Gu, K)
-    shift_fit += d_a[:, None, :]
-    shift_fit *= kg[go][None, :, None]
-    eps_draw = eps_hat[go][None] - shift_fit
-    z_g = z_eps @ L_group.T
-    z_g *= np.sqrt(1.0 - kg[go])[None, :, None]
-    eps_draw += z_g
     # Groups with nothing in yet: resample the residual vectors of reported groups
     # (all candidates together, heavy tails kept: a district where a party did not
     # run or a local hero stood is not Gaussian), mixed with the Gaussian prior
     # spread while few groups have reported.
     fresh = nG[go] == 0
+    resample = None
     if G_R >= 5 and fresh.any():
-        pool_r = Rg[rg] * np.sqrt(G_R / max(G_R - P - 1, 1))
-        pick = rd.picks(int(fresh.sum()))
-        mix = G_R / (G_R + m0)
-        eps_draw[:, fresh, :] = np.sqrt(mix) * pool_r[pick] + np.sqrt(1 - mix) * eps_draw[:, fresh, :]
-    zeta_draw = zeta_hat[go][None] + np.sqrt((1.0 - kz[go]) * vz_group)[None] * z_turn[:, 2, :]
-    noise = z_unit @ L_unit.T
-    noise *= np.sqrt(SE2)[None, :, None]
+        resample = (fresh, Rg[rg] * np.sqrt(G_R / max(G_R - P - 1, 1)), rd.picks(int(fresh.sum())), G_R / (G_R + m0))
     fallback_share = np.maximum(qbar, 1e-9) / np.maximum(qbar, 1e-9).sum()
 
     def group_votes(a, beta, mu, thz, eps, zeta, nz) -> np.ndarray:
@@ -544,13 +543,21 @@ def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = Non
 
     pt_groups = group_votes(a_pt, beta_hat, np.asarray(mu_hat), np.asarray(thz_hat), eps_hat[go], zeta_hat[go], np.zeros((Gu, K)))
     point = counted + pt_groups.sum(axis=0)
-    dr_groups = group_votes(a_draw, beta_all[1:], mu_draw, thz_all[1:], eps_draw, zeta_draw, noise)
-    draws = counted[None, :] + dr_groups.sum(axis=1)
-    draws = np.clip(draws, bounds[0], bounds[1])
     point = np.clip(point, bounds[0], bounds[1])
 
     iv_scale = params.interval_scale_prior if n_fit < params.min_units else interval_scale_of(params, imbalance_z)
-    proj = _summarise(frame, counted, counted_valid, expected_total, pct_exp, point, draws, bounds, remaining_cap, mode, notes, iv_scale)
+    # Everything per draw (B rows) from here on runs over all races of this shape at once
+    # (``stacked.draws_and_summary``: the same operations, in the same order, as one race alone).
+    job = {
+        "rd": rd, "a1": a_all[1:], "a0": a_all[0], "small": small, "L_prior": L_prior, "M_shift": multinomial_sqrt(floor_shape, 1.0), "shift_scale": shift_scale,
+        "mu1": mu_all[1:], "c_turn": small_z * prior.turnout_sd, "c_shift": params.turnout_shift_sd * f_out,
+        "beta1": beta_all[1:], "beta0": beta_all[0], "thz1": thz_all[1:], "Xrep": Xrep, "kg": kg[go], "eps_hat": eps_hat[go], "L_group": L_group, "sq_kg": np.sqrt(1.0 - kg[go]),
+        "resample": resample, "zeta_hat": zeta_hat[go], "sq_kz": np.sqrt((1.0 - kz[go]) * vz_group), "L_unit": L_unit, "sq_SE2": np.sqrt(SE2),
+        "SE": SE, "SEq": SEq, "SEX": SEX, "avail": avail, "fallback": fallback_share, "x3g": x3g, "capg": capg,
+        "counted": counted, "bounds": bounds, "point": point, "scale": iv_scale,
+        "summary": (frame, counted, counted_valid, expected_total, pct_exp, remaining_cap, mode, notes),
+    }  # fmt: skip
+    proj = yield ("draws", id(rd), job)
     proj.units_reported = n - len(out_idx)
     proj.state = {
         "mode": mode,

@@ -5,8 +5,9 @@ borrows its expected swing from the races that have counted: per party, the
 vote-weighted mean swing of the other races in the same region (when enough
 have reported) or everywhere, with their spread between races as the prior's
 covariance. ``project_many`` is what both the live path and the backtests call;
-its step per race, ``project_race``, returns a race's last outcome again while
-its count and prior have not changed.
+its step, ``project_races``, returns a race's last outcome again while its count
+and prior have not changed (``project_race``: one race) and projects the others
+together (``model.project_stacked``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from sandik.core.projection.calls import CallDecision, CallRule, decide
 from sandik.core.projection.frame import RaceFrame, RaceState
-from sandik.core.projection.model import ModelParams, RaceProjection, SwingPrior, multinomial_cov, project
+from sandik.core.projection.model import ModelParams, RaceProjection, SwingPrior, multinomial_cov, project, project_stacked
 
 MIN_POOL_RACES = 3
 
@@ -190,10 +191,7 @@ def project_many(
     region_of = region_of or {}
     keys = {rid: state_key(st) for rid, st in states.items()}
     stats = pool_stats(race_swings(frames, states, keys=keys), region_of)
-    out: dict[str, RaceOutcome] = {}
-    for rid in races if races is not None else list(frames):
-        out[rid] = project_race(frames[rid], states[rid], stats, region_of, params, rule, key=keys.get(rid))
-    return out
+    return project_races(frames, states, stats, region_of, params, rule, races if races is not None else list(frames), keys=keys)
 
 
 def _prior_key(prior: SwingPrior | None) -> tuple | None:
@@ -221,11 +219,7 @@ def project_race(
     (the same object) while they are equal. ``key`` is ``state_key(state)`` when
     the caller has it already.
     """
-    prior = None
-    if int((state.reported & (state.valid > 0)).sum()) < 30 * params.min_units:
-        prior = pooled_prior(frame, stats, region_of, params)
-    flagged = None if state.flagged is None else np.packbits(state.flagged).tobytes()
-    ck = (key if key is not None else state_key(state), flagged, _prior_key(prior), params, rule)
+    prior, ck = _inputs(frame, state, stats, region_of, params, rule, key)
     hit = frame._outcome_cache
     if hit is not None and hit[0] == ck:
         return hit[1]
@@ -233,6 +227,46 @@ def project_race(
     oc = RaceOutcome(proj, decide(frame, state, proj, rule))
     frame._outcome_cache = (ck, oc)
     return oc
+
+
+def _inputs(frame: RaceFrame, state: RaceState, stats: PoolStats, region_of: dict[str, str], params: ModelParams, rule: CallRule, key: bytes | None) -> tuple[SwingPrior | None, tuple]:
+    """A race's pooled prior (only while it has counted little) and everything its outcome is a function of."""
+    prior = None
+    if int((state.reported & (state.valid > 0)).sum()) < 30 * params.min_units:
+        prior = pooled_prior(frame, stats, region_of, params)
+    flagged = None if state.flagged is None else np.packbits(state.flagged).tobytes()
+    return prior, (key if key is not None else state_key(state), flagged, _prior_key(prior), params, rule)
+
+
+def project_races(
+    frames: dict[str, RaceFrame],
+    states: dict[str, RaceState],
+    stats: PoolStats,
+    region_of: dict[str, str],
+    params: ModelParams,
+    rule: CallRule,
+    races: list[str],
+    *,
+    keys: dict[str, bytes] | None = None,
+) -> dict[str, RaceOutcome]:
+    """``project_race`` for each of ``races`` (in that order), the projections to redo run together
+    (``model.project_stacked``: the per-draw steps once per race shape): the same outcomes."""
+    out: dict[str, RaceOutcome] = {}
+    todo: list[tuple[str, tuple, SwingPrior | None]] = []
+    for rid in races:
+        frame = frames[rid]
+        prior, ck = _inputs(frame, states[rid], stats, region_of, params, rule, keys.get(rid) if keys is not None else None)
+        hit = frame._outcome_cache
+        if hit is not None and hit[0] == ck:
+            out[rid] = hit[1]
+        else:
+            todo.append((rid, ck, prior))
+    projs = project_stacked([(frames[rid], states[rid], params, prior) for rid, _, prior in todo])
+    for (rid, ck, _), proj in zip(todo, projs):
+        oc = RaceOutcome(proj, decide(frames[rid], states[rid], proj, rule))
+        frames[rid]._outcome_cache = (ck, oc)
+        out[rid] = oc
+    return {rid: out[rid] for rid in races}
 
 
 def group_by_region(race_ids: list[str], area_of: dict[str, str], depth: int = 2) -> dict[str, str]:
