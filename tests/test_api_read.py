@@ -272,3 +272,78 @@ def test_under_a_stream_of_writes_readers_get_the_last_snapshot_at_once_unless_t
     fresh = client.get(url, headers={"X-Sandik-Min-Version": "9"})
     assert fresh.headers["x-sandik-version"] == "9"
     assert fresh.json()["result"]["valid"] == sum(int(svc.tally.box_row("x.01:metro", b)[4]) for b in boxes)
+
+
+def test_readers_of_a_stale_snapshot_share_one_rebuild_and_each_gets_its_version(api):
+    """Single flight (api/deps.py): however many readers find a snapshot stale at once, it is
+    rebuilt once, on the snapshot threads, and each gets a version at least as new as the one
+    current when it asked, even when the rebuild in flight had read an older one."""
+    import asyncio
+    import threading
+
+    from sandik.api.deps import current_snapshot, rebuild
+    from sandik.live import views
+
+    client, store, cur = api
+    st = client.app.state.sandik
+    svc = st.registry.get(cur.id)
+    race = "x.01:metro"
+    builds: list[int] = []
+    entered, release = threading.Event(), threading.Event()
+
+    def build():
+        builds.append(svc.version)
+        entered.set()
+        assert release.wait(10)
+        return views.race_view(cur, svc.tally, race, None, None)
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        v0 = svc.version
+        first = rebuild(st, svc, "k", build)  # takes the lock and reads v0, then waits
+        assert await loop.run_in_executor(None, entered.wait, 10)
+        readers = [asyncio.ensure_future(current_snapshot(st, svc, "k", build)) for _ in range(20)]
+        await asyncio.sleep(0)
+        assert all(st.rebuilds[(cur.id, "k")] is first for _ in readers)  # they wait for the one in flight
+        release.set()
+        same = await asyncio.gather(*readers)
+        assert {s.version for s in same} == {v0} and len(builds) == 1  # one build served all twenty
+        # A reader whose version is newer than the rebuild in flight has read waits for another.
+        entered.clear()
+        release.clear()
+        svc.version = v0 + 1  # what a write committed meanwhile would have done (under the lock)
+        old = rebuild(st, svc, "k2", build)
+        assert await loop.run_in_executor(None, entered.wait, 10)
+        svc.version = v0 + 2
+        newer = asyncio.ensure_future(current_snapshot(st, svc, "k2", build))
+        await asyncio.sleep(0)
+        release.set()
+        assert (await old).version == v0 + 1
+        assert (await newer).version == v0 + 2 and builds[-2:] == [v0 + 1, v0 + 2]
+
+    asyncio.run(scenario())
+
+
+def test_the_default_election_is_kept_briefly_and_forgotten_when_this_store_saves_one(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from sandik.store import repository
+    from sandik.store.repository import open_store
+
+    prev, cur = elections()
+    a = open_store(str(tmp_path / "x.sqlite"))
+    b = open_store(str(tmp_path / "x.sqlite"))  # another process on the same file
+    try:
+        a.save_election(prev)
+        assert a.default_election_id() == prev.id
+        a.save_election(cur)  # saved here: known at once
+        assert a.default_election_id() == cur.id
+        later = replace(cur, info=replace(cur.info, id="t-2029", date=cur.info.date.replace(year=2029), previous_id=cur.id))
+        b.save_election(later)  # saved by the other process: seen once the kept answer is older than the TTL
+        monkeypatch.setattr(repository, "DEFAULT_ID_TTL", 3600.0)
+        assert a.default_election_id() == cur.id
+        monkeypatch.setattr(repository, "DEFAULT_ID_TTL", 0.0)
+        assert a.default_election_id() == "t-2029"
+    finally:
+        a.close()
+        b.close()

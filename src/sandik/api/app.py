@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -14,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from sandik.api import errors
-from sandik.api.deps import AppState, app_state
+from sandik.api.deps import SNAPSHOT_THREADS, AppState, app_state
 from sandik.api.hotpath import try_hot
 from sandik.api.security import Guard
 from sandik.api.routes import admin, areas, boxes, elections, exports, forensics, live, news, projection, races, results, sheets
@@ -58,6 +59,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         reg = registry or ServiceRegistry(st)
         state = AppState(settings=settings, store=st, registry=reg, tokens=TokenStore(st), loop=asyncio.get_running_loop())
         app.state.sandik = state
+        # Start the snapshot threads now (each submit while the others are busy starts one).
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(state.snapshot_pool, time.sleep, 0.01) for _ in range(SNAPSHOT_THREADS)))
         try:
             # Load the default election now, so that the first visitor does not wait for it.
             await run_in_threadpool(reg.get, state.default_election_id())
@@ -66,6 +70,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         yield
         for b in state.broadcasters.values():
             await b.stop()
+        state.snapshot_pool.shutdown(wait=False)
         if registry is None:
             await run_in_threadpool(reg.stop)
         if store is None:

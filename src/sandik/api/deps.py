@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from sandik.store.repository import Store
 
 CURRENT = "current"  # alias of the default election in every URL
 PREWARM_MAX = 20  # the URLs most recently rebuilt for readers are rebuilt again ahead of each SSE frame
+SNAPSHOT_THREADS = 2
 
 
 @dataclass
@@ -31,6 +33,10 @@ class AppState:
     loop: asyncio.AbstractEventLoop | None = None
     # (path, query) of a cached GET -> (service, cache key, media type, extra headers); read by the hot path.
     hot: dict[tuple[str, bytes], tuple[LiveService, str, str, tuple[tuple[bytes, bytes], ...], Any]] = field(default_factory=dict)
+    # Snapshots are rebuilt on these threads, started once: a thread started on demand made
+    # the event loop wait for its start (tens of ms under load) in the middle of a burst of reads.
+    snapshot_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(SNAPSHOT_THREADS, thread_name_prefix="sandik-snapshot"))
+    rebuilds: dict[tuple[str, str], asyncio.Future] = field(default_factory=dict)  # (election, key) -> the rebuild in flight
 
     def default_election_id(self) -> str:
         return self.settings.election_id or self.store.default_election_id()
@@ -81,16 +87,46 @@ def snapshot_response(request: Request, snap: Snapshot, media_type: str = "appli
     return Response(snap.body, media_type=media_type, headers=headers)
 
 
+def rebuild(state: AppState, svc: LiveService, key: str, build: Any) -> asyncio.Future[Snapshot]:
+    """Rebuild a snapshot on the snapshot threads; readers asking meanwhile share the one rebuild (single flight)."""
+    k = (svc.election.id, key)
+    fut = state.rebuilds.get(k)
+    if fut is not None and not fut.done():
+        return fut
+    # A miss builds under the writer's lock: on a snapshot thread, never on the loop.
+    fut = asyncio.get_running_loop().run_in_executor(state.snapshot_pool, svc.cached, key, build)
+    state.rebuilds[k] = fut
+
+    def done(f: asyncio.Future) -> None:
+        if state.rebuilds.get(k) is f:
+            del state.rebuilds[k]
+        if not f.cancelled():
+            f.exception()  # marked as seen: a reader served the old bytes ignores it, a waiting one re-raises it
+
+    fut.add_done_callback(done)
+    return fut
+
+
+async def current_snapshot(state: AppState, svc: LiveService, key: str, build: Any) -> Snapshot:
+    """The snapshot of ``key`` at the service's version as of this call, or a newer one."""
+    want = svc.version
+    while True:
+        snap = svc._cache.get(key)
+        if snap is not None and snap.version >= want:
+            return snap
+        # A rebuild already in flight may have read an older version than ours: then once more.
+        snap = await rebuild(state, svc, key, build)
+        if snap.version >= want:
+            return snap
+
+
 HOT_MAX = 20_000  # remembered URLs; the map is cleared when full (it refills from the next requests)
 
 
 async def cached(request: Request, svc: LiveService, key: str, build: Any, media_type: str = "application/json", extra: dict[str, str] | None = None, hot: bool = True) -> Response:
-    snap = svc._cache.get(key)
-    if snap is None or snap.version != svc.version:
-        # A miss builds under the writer's lock: do it on a worker thread, never on the loop.
-        snap = await run_in_threadpool(svc.cached, key, build)
+    st = app_state(request)
+    snap = await current_snapshot(st, svc, key, build)
     if hot:
-        st = app_state(request)
         if len(st.hot) >= HOT_MAX:
             st.hot.clear()
         hdrs = tuple((k.lower().encode(), v.encode()) for k, v in (extra or {}).items())

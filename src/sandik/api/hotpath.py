@@ -10,10 +10,9 @@ FastAPI, which rebuilds the snapshot and records the URL again.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from sandik.api.deps import AppState
+from sandik.api.deps import AppState, current_snapshot, rebuild
 
 Scope = dict[str, Any]
 
@@ -29,27 +28,24 @@ async def try_hot(state: AppState | None, scope: Scope, send: Any) -> bool:
     snap = svc._cache.get(key)
     if snap is None:
         return False
-    if snap.version != svc.version and key not in svc._building:
-        if not svc.writes_streaming():
-            return False  # a lone write: the route builds the new snapshot and this reader waits for it
-        # Stale while revalidating: under a stream of writes the version moves every few tens
-        # of ms, and making readers wait for each rebuild is what made read p99 long. The new
-        # snapshot is built on a worker thread and this request gets the previous one at once
-        # (its ETag and version header say which it is). A client that must see at least
-        # version v sends X-Sandik-Min-Version (live/follow.py gate): it waits for it.
-        svc._building.add(key)
-        asyncio.get_running_loop().run_in_executor(None, _rebuild, svc, key, build)
+    if snap.version != svc.version:
+        if svc.writes_streaming():
+            # Stale while revalidating: under a stream of writes the version moves every few tens
+            # of ms, and making readers wait for each rebuild is what made read p99 long. The new
+            # snapshot is built on a snapshot thread (one rebuild however many readers ask) and
+            # this request gets the previous one at once (its ETag and version header say which
+            # it is). A client that must see at least version v sends X-Sandik-Min-Version
+            # (live/follow.py gate): it waits for it.
+            rebuild(state, svc, key, build)
+        else:
+            # A lone write (a clerk's upload, a correction): readers wait for the new snapshot,
+            # all of them for the same rebuild; an error is reported by the route.
+            try:
+                snap = await current_snapshot(state, svc, key, build)
+            except Exception:
+                return False
     await HotPath._send(scope, send, snap, media_type, extra)
     return True
-
-
-def _rebuild(svc: Any, key: str, build: Any) -> None:
-    try:
-        svc.cached(key, build)
-    except Exception:  # the next request that falls through to the route reports the error
-        pass
-    finally:
-        svc._building.discard(key)
 
 
 class HotPath:

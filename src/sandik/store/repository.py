@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ DEFAULT_DB = "sandik.sqlite"
 LOG_LOCK = 0x5A4D1C  # pg_advisory_xact_lock key: one writer at a time appends to the sheet log (see append_sheets)
 NOTIFY_CHANNEL = "sandik_sheets"  # NOTIFY payload "<election id>:<highest seq committed>"
 ENV_DB = "SANDIK_DB"
+DEFAULT_ID_TTL = 1.0  # seconds a store keeps its answer to default_election_id
 
 SHEET_COLUMNS = (
     "election_id",
@@ -111,6 +113,7 @@ class Store:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._elections: dict[str, Election] = {}
+        self._default_id: tuple[str, float] | None = None  # (id, when read): default_election_id
 
     @property
     def sqlite_file(self) -> str | None:
@@ -147,6 +150,7 @@ class Store:
                 conn.execute(delete(schema.elections).where(schema.elections.c.id == election.id))
             conn.execute(schema.elections.insert().values(**row))
         self._elections[election.id] = election
+        self._default_id = None
 
     def election(self, election_id: str) -> Election:
         e = self._elections.get(election_id)
@@ -164,10 +168,19 @@ class Store:
             return list(conn.execute(select(schema.elections.c.id).order_by(schema.elections.c.date, schema.elections.c.id)).scalars())
 
     def default_election_id(self) -> str:
-        """The most recent election in the store."""
+        """The most recent election in the store.
+
+        Every request for ``/api/elections/current/...`` asks this, on the server's event
+        loop: it is kept for DEFAULT_ID_TTL seconds (another process may load a newer
+        election meanwhile) and forgotten when this store saves an election.
+        """
+        now = time.monotonic()
+        if self._default_id is not None and now - self._default_id[1] < DEFAULT_ID_TTL:
+            return self._default_id[0]
         ids = self.election_ids()
         if not ids:
             raise NotFound("election", "(any)")
+        self._default_id = (ids[-1], now)
         return ids[-1]
 
     # --- sheets -------------------------------------------------------------------
