@@ -162,8 +162,9 @@ def pooled(args, e, frames, tally, night, cut, todo, serial_after) -> None:
                 t, c = time.perf_counter(), time.process_time()
                 run()
                 wall.append(time.perf_counter() - t)
-                cpu.append(time.process_time() - c + sum(pp.info.child_cpu))
-                child.append(pp.info.child_cpu)
+                kids = [a + b for a, b in zip(pp.counts_cpu, pp.info.child_cpu)]  # counts (digests, swings) + projections
+                cpu.append(time.process_time() - c + sum(kids))
+                child.append(kids)
             i = int(np.argmin(wall))
             return wall, cpu, child[i]
 

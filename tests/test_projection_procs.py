@@ -49,9 +49,14 @@ def test_outcomes_from_child_processes_equal_one_process(seed):
                 flagged = (rng.random(n) < 0.1) if rng.random() < 0.2 else None
                 states[rid] = _state(fin, int(round(frac * n)), flagged)
             keys = {rid: state_key(st) for rid, st in states.items()}
-            stats = pool_stats(race_swings(ref_frames, states, keys=keys), region_of)
+            swings = race_swings(ref_frames, states, keys=keys)
+            stats = pool_stats(swings, region_of)
             races = sorted(frames) if step % 2 == 0 else sorted(frames)[::2]
-            got = pp.project(states, keys, stats, races)
+            if step % 3 == 1:  # counts and digests with the request
+                got = pp.project(states, keys, stats, races)
+            else:  # counts first (digests and swings computed in the children), then the projections
+                assert pp.counts(states) == swings
+                got = pp.project_counted(stats, races)
             ref = project_many(ref_frames, states, params=PARAMS, rule=rule, region_of=region_of, races=races)
             assert list(got) == races
             for rid in races:

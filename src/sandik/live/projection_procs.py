@@ -23,6 +23,7 @@ import io
 import multiprocessing
 import os
 import pickle
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ from sandik.core.projection.model import ModelParams, clear_draw_cache
 from sandik.core.projection.election import race_state
 from sandik.core.projection.pool import PoolStats, RaceOutcome, pool_stats, project_races, race_swings, state_key
 from sandik.errors import SandikError
+from sandik.gc_pause import paused_gc
 
 
 class ProjectorError(SandikError):
@@ -77,7 +79,9 @@ class _Packer(pickle.Pickler):
 
     An outcome holds some 40 small arrays; unpickling each one costs ~10 us, which
     for a full refresh (1,400 outcomes) was 0.6 s of the parent's time. Here each
-    array is a slice of a few large ones, rebuilt as a view (``_unpack``).
+    array is a slice of a few large ones, rebuilt as a view (``_view``).
+    ``reducer_override`` is only consulted for objects that are not plain Python
+    values or containers, so the floats and dicts of an outcome pickle at C speed.
     """
 
     def __init__(self, f: Any) -> None:
@@ -85,14 +89,14 @@ class _Packer(pickle.Pickler):
         self.parts: dict[str, list[np.ndarray]] = {}
         self.used: dict[str, int] = {}
 
-    def persistent_id(self, obj: Any) -> Any:
+    def reducer_override(self, obj: Any) -> Any:
         if type(obj) is not np.ndarray or obj.dtype.kind not in "biuf":
-            return None
+            return NotImplemented
         key = obj.dtype.str
         off = self.used.get(key, 0)
         self.parts.setdefault(key, []).append(obj.ravel())
         self.used[key] = off + obj.size
-        return (key, off, obj.shape)
+        return (_view, (key, off, obj.shape))
 
 
 def _pack(obj: Any) -> tuple[bytes, dict[str, np.ndarray]]:
@@ -102,21 +106,23 @@ def _pack(obj: Any) -> tuple[bytes, dict[str, np.ndarray]]:
     return f.getvalue(), {k: np.concatenate(v) for k, v in p.parts.items()}
 
 
-class _Unpacker(pickle.Unpickler):
-    def __init__(self, f: Any, bufs: dict[str, np.ndarray]) -> None:
-        super().__init__(f)
-        self.bufs = bufs
+_unpacking = threading.local()  # the arrays of the reply being unpacked (one per thread)
 
-    def persistent_load(self, pid: Any) -> Any:
-        key, off, shape = pid
-        n = 1
-        for d in shape:
-            n *= d
-        return self.bufs[key][off : off + n].reshape(shape)
+
+def _view(key: str, off: int, shape: tuple[int, ...]) -> np.ndarray:
+    n = 1
+    for d in shape:
+        n *= d
+    return _unpacking.bufs[key][off : off + n].reshape(shape)
 
 
 def _unpack(packed: tuple[bytes, dict[str, np.ndarray]]) -> Any:
-    return _Unpacker(io.BytesIO(packed[0]), packed[1]).load()
+    _unpacking.bufs = packed[1]
+    try:
+        with paused_gc():  # tens of thousands of small objects, no cycles: no collector passes over them
+            return pickle.loads(packed[0])
+    finally:
+        _unpacking.bufs = None
 
 
 def _child(conn: Any) -> None:
@@ -125,7 +131,32 @@ def _child(conn: Any) -> None:
     frames: dict[str, RaceFrame] = {}
     region_of: dict[str, str] = {}
     params, rule = ModelParams(), CallRule()
+    states: dict[str, RaceState] = {}  # the latest count of each race sent here, and its digest
+    keys: dict[str, bytes] = {}
     kept: dict[str, Any] = {}
+
+    def project(stats: PoolStats, races: list[str]) -> tuple:
+        c0 = time.process_time()
+        out, reused = {}, []
+        before = {rid: frames[rid]._outcome_cache[1] if frames[rid]._outcome_cache is not None else None for rid in races}
+        try:
+            got = project_races(frames, states, stats, region_of, params, rule, races, keys=keys)
+        except Exception:
+            # The parent gets none of this batch: forget what it would not know, so
+            # that no race of it is answered "reused" later with an outcome never sent.
+            for rid in races:
+                if rid in frames:
+                    frames[rid]._outcome_cache = None
+            raise
+        for rid, oc in got.items():
+            if oc is before[rid]:
+                reused.append(rid)
+            else:
+                out[rid] = oc
+        with paused_gc():
+            packed = _pack(out)
+        return packed, reused, time.process_time() - c0
+
     while True:
         try:
             msg = conn.recv()
@@ -136,37 +167,30 @@ def _child(conn: Any) -> None:
             reply: Any = None
             if op == "init":
                 frames, region_of, params, rule = msg[1], msg[2], msg[3], msg[4]
-            elif op == "project":
-                stats, items = msg[1], msg[2]
+            elif op == "counts":  # this refresh's counts: kept, with their digests; the races' swings back
                 c0 = time.process_time()
-                out, reused = {}, []
-                try:
-                    races = [rid for rid, _, _ in items]
-                    before = {rid: frames[rid]._outcome_cache[1] if frames[rid]._outcome_cache is not None else None for rid in races}
-                    got = project_races(frames, {rid: st for rid, st, _ in items}, stats, region_of, params, rule, races, keys={rid: key for rid, _, key in items})
-                    for rid, oc in got.items():
-                        if oc is before[rid]:
-                            reused.append(rid)
-                        else:
-                            out[rid] = oc
-                except Exception:
-                    # The parent gets none of this batch: forget what it would not know, so
-                    # that no race of it is answered "reused" later with an outcome never sent.
-                    for rid, _, _ in items:
-                        if rid in frames:
-                            frames[rid]._outcome_cache = None
-                    raise
-                reply = (_pack(out), reused, time.process_time() - c0)
-            elif op == "forget":  # benchmarks: drop the kept outcomes (and the draws: a cold start)
+                for rid, st in msg[1]:
+                    st.check(frames[rid])
+                    states[rid] = st
+                    keys[rid] = state_key(st)
+                mine = {rid: frames[rid] for rid, _ in msg[1]}
+                reply = (race_swings(mine, states, keys=keys), time.process_time() - c0)
+            elif op == "project":  # counts and digests sent with the request
+                for rid, st, key in msg[2]:
+                    states[rid], keys[rid] = st, key
+                reply = project(msg[1], [rid for rid, _, _ in msg[2]])
+            elif op == "project_counted":  # the counts sent by the last "counts"
+                reply = project(msg[1], msg[2])
+            elif op == "forget":  # benchmarks: drop the kept outcomes and swings (and the draws: a cold start)
                 for fr in frames.values():
-                    fr._outcome_cache = None
+                    fr._outcome_cache = fr._swing_cache = None
                 if msg[1]:
                     clear_draw_cache()
-            elif op == "keep":  # benchmarks: remember the kept outcomes ...
-                kept = {rid: fr._outcome_cache for rid, fr in frames.items()}
+            elif op == "keep":  # benchmarks: remember the kept outcomes and swings ...
+                kept = {rid: (fr._outcome_cache, fr._swing_cache) for rid, fr in frames.items()}
             elif op == "restore":  # ... and put them back, so that every repeat starts alike
                 for rid, fr in frames.items():
-                    fr._outcome_cache = kept.get(rid)
+                    fr._outcome_cache, fr._swing_cache = kept.get(rid, (None, None))
             elif op == "stop":
                 conn.send(("ok", None))
                 return
@@ -197,6 +221,7 @@ class ProcessProjector:
         self._procs: list[Any] = []
         self.last: dict[str, RaceOutcome] = {}  # the latest outcome of each race (returned again when a child reuses it)
         self.info = RunInfo([], [], [])
+        self.counts_cpu: list[float] = []  # CPU seconds per child of the last ``counts``
         self.region_of = dict(region_of)
         params, rule = params or ModelParams(), rule or CallRule()
         try:
@@ -236,13 +261,41 @@ class ProcessProjector:
         self._check(self._gather())
 
     def project(self, states: dict[str, RaceState], keys: dict[str, bytes], stats: PoolStats, races: list[str]) -> dict[str, RaceOutcome]:
-        """``pool.project_races`` for ``races``, each race in its child, all children at once; outcomes in ``races`` order."""
-        batches: list[list[tuple[str, RaceState, bytes]]] = [[] for _ in self._conns]
+        """``pool.project_races`` for ``races``, each race in its child, all children at once; outcomes in ``races`` order.
+
+        The counts (and digests) of ``races`` go with the request; ``stats`` is the pooled prior's."""
+        batches: list[list[Any]] = [[] for _ in self._conns]
         for rid in races:
             batches[self.owner[rid]].append((rid, states[rid], keys[rid]))
+        return self._project(batches, lambda b: ("project", stats, b), races)
+
+    def counts(self, states: dict[str, RaceState]) -> dict[str, Any]:
+        """Send every race's count to its child, which keeps it (with its digest) and returns the
+        race's swing for the pooled prior (``pool.race_swings``): both computed in the children."""
+        batches: list[list[Any]] = [[] for _ in self._conns]
+        for rid, st in states.items():
+            batches[self.owner[rid]].append((rid, st))
+        for conn, b in zip(self._conns, batches):
+            conn.send(("counts", b))
+        replies = self._gather()
+        self._check(replies)
+        swings: dict[str, Any] = {}
+        self.counts_cpu = [c for _, (_, c) in replies]
+        for _, (sw, _) in replies:
+            swings.update(sw)
+        return swings
+
+    def project_counted(self, stats: PoolStats, races: list[str]) -> dict[str, RaceOutcome]:
+        """``project`` with the counts the last ``counts`` sent."""
+        batches: list[list[Any]] = [[] for _ in self._conns]
+        for rid in races:
+            batches[self.owner[rid]].append(rid)
+        return self._project(batches, lambda b: ("project_counted", stats, b), races)
+
+    def _project(self, batches: list[list[Any]], request: Any, races: list[str]) -> dict[str, RaceOutcome]:
         busy = [i for i, b in enumerate(batches) if b]
         for i in busy:
-            self._conns[i].send(("project", stats, batches[i]))
+            self._conns[i].send(request(batches[i]))
         replies = self._gather([self._conns[i] for i in busy])
         cpu, sent, reused = [0.0] * len(self._conns), [len(b) for b in batches], [0] * len(self._conns)
         # The outcomes of the children that succeeded are kept even if another failed: they
@@ -261,16 +314,16 @@ class ProcessProjector:
         return {rid: self.last[rid] for rid in races}
 
     def project_tally(self, frames: dict[str, RaceFrame], tally: Any, *, races: list[str] | None = None) -> dict[str, RaceOutcome]:
-        """``core.projection.election.project_election`` (single-seat races) with this projector: the
-        counts, their digests and the pooled prior from every race here, the races in the children."""
-        states = {rid: race_state(fr, tally) for rid, fr in frames.items()}
-        keys = {rid: state_key(st) for rid, st in states.items()}
-        stats = pool_stats(race_swings(frames, states, keys=keys), self.region_of)
+        """``core.projection.election.project_election`` (single-seat races) with this projector: every
+        race's count to its child (digests and swings computed there), the pooled prior from all
+        swings here, then the races asked for projected in the children."""
+        swings = self.counts({rid: race_state(fr, tally) for rid, fr in frames.items()})
+        stats = pool_stats({rid: swings[rid] for rid in frames if rid in swings}, self.region_of)
         todo = [r for r in races if r in frames] if races is not None else list(frames)
-        return self.project(states, keys, stats, todo)
+        return self.project_counted(stats, todo)
 
     def forget(self, *, draws: bool = False) -> None:
-        """Drop every kept outcome (and, with ``draws``, the shared draws) in every child: benchmarks of a cold pass."""
+        """Drop every kept outcome and swing (and, with ``draws``, the shared draws) in every child: benchmarks of a cold pass."""
         self._all("forget", draws)
         self.last.clear()
 

@@ -203,8 +203,12 @@ class ProjectionWorker:
         e = svc.election
         states = {rid: race_state(fr, copy) for rid, fr in frames.items()}  # type: ignore[arg-type]
         region_of = {rid: ".".join(e.races[rid].area_id.split(".")[:2]) for rid in frames}
-        keys = {rid: state_key(st) for rid, st in states.items()}
-        self._pool = (states, keys, region_of, pool_stats(race_swings(frames, states, keys=keys), region_of))
+        swings = self._counts(frames, states, region_of)
+        keys = None
+        if swings is None:
+            keys = {rid: state_key(st) for rid, st in states.items()}
+            swings = race_swings(frames, states, keys=keys)
+        self._pool = (states, keys, region_of, pool_stats(swings, region_of))
         changed = self._chunks(frames, copy, tv, order, marks_version=True)
         if changed is None:
             return []
@@ -261,28 +265,48 @@ class ProjectionWorker:
                 return None
         return changed
 
+    def _counts(self, frames: dict[str, Any], states: dict[str, Any], region_of: dict[str, str]) -> dict[str, Any] | None:
+        """With child processes: this pass's counts sent to them, and every race's swing (in the
+        frames' order, as ``race_swings`` gives them) for the pooled prior; None without."""
+        if self.processes <= 1:
+            return None
+        try:
+            if self._projector is None:
+                self._projector = ProcessProjector(frames, region_of, processes=self.processes, params=ModelParams(), rule=CallRule())
+            swings = self._projector.counts(states)
+        except (ProjectorError, OSError) as exc:
+            if isinstance(exc, ProjectorError) and not exc.died:
+                raise  # a count the model refuses: the pass fails as it would in this thread
+            self._give_up(exc)
+            return None
+        return {rid: swings[rid] for rid in frames if rid in swings}
+
+    def _give_up(self, exc: BaseException) -> None:
+        # A child is gone: go on in this thread for the rest of the night (its frames know
+        # nothing of the children's kept outcomes: it recomputes the races it is asked for).
+        self.errors["processes"] = f"child processes given up, projecting in the worker's thread: {type(exc).__name__}: {exc}"
+        self.processes = 1
+        if self._projector is not None:
+            self._projector.close()
+            self._projector = None
+
     def _project(self, frames: dict[str, Any], races: list[str]) -> dict[str, RaceOutcome]:
         """``project_election`` for some races, with this pass's states and pooled prior (same steps as core.projection.pool.project_many)."""
         states, keys, region_of, stats = self._pool
         params, rule = ModelParams(), CallRule()
         out: dict[str, RaceOutcome] = {}
         pooled = None
-        if self.processes > 1:
+        if self._projector is not None and keys is None:  # the children hold this pass's counts
             try:
-                if self._projector is None:
-                    self._projector = ProcessProjector(frames, region_of, processes=self.processes, params=params, rule=rule)
-                pooled = self._projector.project(states, keys, stats, races)
+                pooled = self._projector.project_counted(stats, races)
             except (ProjectorError, OSError) as exc:
                 if isinstance(exc, ProjectorError) and not exc.died:
                     raise  # a race the model refuses: the pass fails as it would in this thread
-                # A child is gone: go on in this thread for the rest of the night (its frames know
-                # nothing of the children's kept outcomes: it recomputes the races it is asked for).
-                self.errors["processes"] = f"child processes given up, projecting in the worker's thread: {type(exc).__name__}: {exc}"
-                self.processes = 1
-                if self._projector is not None:
-                    self._projector.close()
-                    self._projector = None
+                self._give_up(exc)
         if pooled is None:
+            if keys is None:
+                keys = {rid: state_key(st) for rid, st in states.items()}
+                self._pool = (states, keys, region_of, stats)
             # A race whose count and prior did not change since its last pass gets its last outcome back.
             pooled = project_races(frames, states, stats, region_of, params, rule, races, keys=keys)
         for rid in races:
