@@ -67,3 +67,26 @@ def test_orders_are_permutations():
         assert sorted(o.tolist()) == list(range(n)), name
     assert (np.diff(case.g_registered[ORDERS["size"](case, 0)]) >= 0).all()
     assert not case.g_rural[ORDERS["urban_first"](case, 0)][: int((~case.g_rural).sum())].any()
+
+
+def test_equal_width_compares_points_with_the_other_models_width():
+    from sandik.backtest.runner import equal_width
+
+    sandik = [  # margin error, own 90% width, covered by its own interval
+        {"margin_err": 0.010, "width90": 0.030, "cov0.9": True},
+        {"margin_err": 0.030, "width90": 0.040, "cov0.9": False},  # asymmetric interval: missed at 3 of 4 points
+        {"margin_err": 0.050, "width90": 0.120, "cov0.9": True},
+    ]
+    peer = [
+        {"margin_err": 0.020, "width90": 0.060, "cov0.9": True},
+        {"margin_err": 0.010, "width90": 0.100, "cov0.9": True},
+        {"margin_err": 0.070, "width90": 0.080, "cov0.9": False},
+    ]
+    d = equal_width(list(zip(sandik, peer)))
+    assert d["n"] == 3
+    assert d["sandik_at_sandik_width"] == pytest.approx(2 / 3, abs=1e-4) and d["peer_at_peer_width"] == pytest.approx(2 / 3, abs=1e-4)
+    # sandik given the peer's widths: 0.010 <= 0.030, 0.030 <= 0.050, 0.050 > 0.040
+    assert d["sandik_at_peer_width"] == pytest.approx(2 / 3, abs=1e-4)
+    # the peer given sandik's widths: 0.020 > 0.015, 0.010 <= 0.020, 0.070 > 0.060
+    assert d["peer_at_sandik_width"] == pytest.approx(1 / 3, abs=1e-4)
+    assert equal_width([])["sandik_at_peer_width"] is None

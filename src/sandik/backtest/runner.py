@@ -278,12 +278,30 @@ def summarize(res: OrderResult, case: BacktestCase) -> dict[str, Any]:
                 "mean_width90_points": _mean([100 * r["width90"] for r in same]),
                 "mean_margin_error_points": _mean([100 * r["margin_err"] for r in same]),
             }
+            mine = {(r["race"], r["cp"]): r for r in same}
+            d["equal_width"] = equal_width([(mine[(p["race"], p["cp"])], p) for p in pr if (p["race"], p["cp"]) in mine])
         peers[name] = d
     peers["model_same_rows"] = {"mean_margin_error_points": out["mean_margin_error_points"], "right_leader": _mean([r["right_leader"] for r in rows])}
     peers["lock_only"] = {"median_call_pct_expected": _med(lock_pct), "races_called": len(lock_pct), "wrong_calls": 0}
     out["peers"] = peers
     out["per_race"] = per_race
     return out
+
+
+def equal_width(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+    """Coverage at equal width over (sandik row, peer row) pairs of the same race checkpoint.
+
+    Each model's 90% margin interval is given the other's width, centred on its own point
+    (symmetric then, as the peer's gaussian one is): which point lies nearer the result,
+    with the widths taken out of the comparison. Rows carry margin_err, width90 and cov0.9.
+    """
+    return {
+        "n": len(pairs),
+        "sandik_at_sandik_width": _mean([r["cov0.9"] for r, _p in pairs]),
+        "sandik_at_peer_width": _mean([r["margin_err"] <= p["width90"] / 2 for r, p in pairs]),
+        "peer_at_peer_width": _mean([p["cov0.9"] for _r, p in pairs]),
+        "peer_at_sandik_width": _mean([p["margin_err"] <= r["width90"] / 2 for r, p in pairs]),
+    }
 
 
 def _mean(xs: list) -> float | None:
