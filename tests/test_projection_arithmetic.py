@@ -191,8 +191,8 @@ def _race(n=300, k=3, seed=5, frac=0.4):
 
 def test_interval_calibration_scales_intervals_but_not_draws_or_calls():
     frame, state = _race()
-    raw = ModelParams(interval_scale=1.0, interval_scale_z=0.0, interval_scale_prior=1.0)
-    narrow = ModelParams(interval_scale=0.5, interval_scale_z=0.0, interval_scale_prior=0.5)
+    raw = ModelParams(interval_scale=1.0, interval_scale_z=0.0, interval_scale_prior=1.0, box_interval_scale=1.0, box_interval_scale_z=0.0)
+    narrow = ModelParams(interval_scale=0.5, interval_scale_z=0.0, interval_scale_prior=0.5, box_interval_scale=0.5, box_interval_scale_z=0.0)
     a, b = project(frame, state, raw), project(frame, state, narrow)
     assert a.mode == b.mode == "model"
     np.testing.assert_array_equal(a.draws, b.draws)  # the calls and P(win) come from the raw draws

@@ -28,6 +28,10 @@ from sandik.errors import ModelError
 # others vote where they serve ("kanun gereği"). The hard bound allows this many.
 BY_LAW_FRACTION = 0.05
 BY_LAW_MIN = 5
+# A ballot box holds a few hundred registered voters (İstanbul 2019: at most 355); a
+# district or a belde holds thousands (the smallest district of a 2024 metropolitan race:
+# 1,616). A race whose typical unit is below this is projected from ballot boxes.
+BOX_MAX_REGISTERED = 1000
 
 
 def max_voters(registered: np.ndarray) -> np.ndarray:
@@ -61,6 +65,7 @@ class RaceFrame:
     _swing_cache: Any = field(default=None, repr=False)  # (digest of the count, the race's swing) for the pooled prior
     _qbar: np.ndarray | None = field(default=None, repr=False)
     _outcome_cache: Any = field(default=None, repr=False)  # (inputs, the race's last outcome): see pool.project_race
+    _boxes: bool | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.registered)
@@ -88,6 +93,16 @@ class RaceFrame:
     @property
     def n_groups(self) -> int:
         return len(self.group_ids)
+
+    @property
+    def units_are_boxes(self) -> bool:
+        """The race's units are ballot boxes (median registered voters per unit at most
+        ``BOX_MAX_REGISTERED``), not whole districts. The published intervals are calibrated
+        per regime (``ModelParams.box_interval_*``): with thousands of boxes, random arrival
+        leaves counted and outstanding units alike; with a handful of districts it does not."""
+        if self._boxes is None:
+            self._boxes = bool(self.n_units) and float(np.median(self.registered)) <= BOX_MAX_REGISTERED
+        return self._boxes
 
     @property
     def incidence(self) -> sparse.csr_matrix:

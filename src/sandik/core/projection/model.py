@@ -79,6 +79,13 @@ class ModelParams:
     interval_scale_z: float = 0.75
     interval_z_free: float = 0.5
     interval_scale_prior: float = 0.88
+    # The same three for races whose units are ballot boxes (``RaceFrame.units_are_boxes``):
+    # the widening that a handful of districts needs is not needed with thousands of boxes.
+    # (For now the district values; to be tuned on box-level replays.) interval_scale_prior
+    # is shared: it calibrates the pooled prior, not the units.
+    box_interval_scale: float = 0.90
+    box_interval_scale_z: float = 0.75
+    box_interval_z_free: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -545,7 +552,7 @@ def _project_steps(frame: RaceFrame, state: RaceState, params: ModelParams, prio
     point = counted + pt_groups.sum(axis=0)
     point = np.clip(point, bounds[0], bounds[1])
 
-    iv_scale = params.interval_scale_prior if n_fit < params.min_units else interval_scale_of(params, imbalance_z)
+    iv_scale = params.interval_scale_prior if n_fit < params.min_units else interval_scale_of(params, imbalance_z, boxes=frame.units_are_boxes)
     # Everything per draw (B rows) from here on runs over all races of this shape at once
     # (``stacked.draws_and_summary``: the same operations, in the same order, as one race alone).
     job = {
@@ -845,9 +852,14 @@ def _imbalance_pre(pre: _Prepared, w: np.ndarray, rep: np.ndarray) -> tuple[floa
     return float(d.max()), float(d.max() / null_sd)
 
 
-def interval_scale_of(params: ModelParams, imbalance_z: float) -> float:
-    """Scale of the published intervals around the point (1: the draws as they are)."""
-    return float(params.interval_scale * (1.0 + params.interval_scale_z * max(imbalance_z - params.interval_z_free, 0.0)))
+def interval_scale_of(params: ModelParams, imbalance_z: float, *, boxes: bool = False) -> float:
+    """Scale of the published intervals around the point (1: the draws as they are), for a
+    race with units of its own; ``boxes``: its units are ballot boxes (the box-level constants)."""
+    if boxes:
+        s0, s1, zf = params.box_interval_scale, params.box_interval_scale_z, params.box_interval_z_free
+    else:
+        s0, s1, zf = params.interval_scale, params.interval_scale_z, params.interval_z_free
+    return float(s0 * (1.0 + s1 * max(imbalance_z - zf, 0.0)))
 
 
 def _quantiles(a: np.ndarray, qs: np.ndarray) -> np.ndarray:

@@ -1,0 +1,125 @@
+"""The two regimes of the interval calibration: races projected from ballot boxes and races
+whose units are whole districts (``RaceFrame.units_are_boxes``, ``ModelParams.box_interval_*``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from sandik.core.projection import RaceFrame, RaceState, project
+from sandik.core.projection.frame import BOX_MAX_REGISTERED, max_voters, size_strata
+from sandik.core.projection.model import ModelParams, interval_scale_of
+from sandik.datasets.registry import shared_data_dir
+
+SHARED = shared_data_dir()
+needs_shared = pytest.mark.skipif(not (SHARED / "istanbul-2019-ballot-boxes").is_dir(), reason="shared real data not available")
+# Box constants far from the district ones: whatever is tuned, a test sees which set a race used.
+ODD_BOX = {"box_interval_scale": 0.37, "box_interval_scale_z": 2.5, "box_interval_z_free": 0.1}
+
+
+def _frame(reg: np.ndarray, seed: int = 5, k: int = 3) -> RaceFrame:
+    rng = np.random.default_rng(seed)
+    n = len(reg)
+    base = rng.dirichlet(np.ones(k) * 3, n) * 0.97
+    groups = np.arange(n) // max(n // 8, 1)
+    return RaceFrame(
+        race_id="r",
+        candidate_ids=tuple(f"c{i}" for i in range(k)),
+        candidate_parties=tuple(f"P{i}" for i in range(k)),
+        registered=reg,
+        expected=reg * 0.8,
+        cap=max_voters(reg),
+        base_share=base,
+        has_base=np.ones(n, dtype=bool),
+        group=groups,
+        group_ids=tuple(str(g) for g in np.unique(groups)),
+        stratum=size_strata(reg),
+    )
+
+
+def _state(frame: RaceFrame, frac: float, seed: int = 6) -> RaceState:
+    rng = np.random.default_rng(seed)
+    valid = rng.binomial(frame.registered, 0.8)
+    votes = np.array([rng.multinomial(v, b / b.sum()) for v, b in zip(valid, frame.base_share)])
+    rep = rng.random(frame.n_units) < frac
+    return RaceState(rep, np.where(rep[:, None], votes, 0), np.where(rep, valid, 0))
+
+
+def test_regime_is_the_median_unit_size():
+    rng = np.random.default_rng(0)
+    assert _frame(rng.integers(100, 400, 300)).units_are_boxes
+    assert not _frame(rng.integers(5_000, 400_000, 30)).units_are_boxes
+    # the median decides: a few big units among boxes do not change the regime, and back
+    mixed = np.r_[np.full(11, 300), np.full(10, 50_000)]
+    assert _frame(mixed).units_are_boxes and not _frame(mixed[::-1][:20]).units_are_boxes
+    assert _frame(np.array([BOX_MAX_REGISTERED] * 4)).units_are_boxes
+    assert not _frame(np.array([BOX_MAX_REGISTERED + 1] * 4)).units_are_boxes
+
+
+def test_interval_scale_follows_the_regime():
+    params = dataclasses.replace(ModelParams(), **ODD_BOX)
+    rng = np.random.default_rng(1)
+    for reg, boxes in ((rng.integers(100, 400, 300), True), (rng.integers(5_000, 90_000, 40), False)):
+        fr = _frame(reg)
+        p = project(fr, _state(fr, 0.5), params)
+        assert p.mode == "model"
+        z = p.state["imbalance_z"]
+        assert p.state["interval_scale"] == interval_scale_of(params, z, boxes=boxes)
+        other = interval_scale_of(params, z, boxes=not boxes)
+        assert p.state["interval_scale"] != other
+        # the draws (P(win), calls) are the same under either set of constants
+        np.testing.assert_array_equal(p.draws, project(fr, _state(fr, 0.5), ModelParams()).draws)
+    # the pooled-prior scale is shared by both regimes
+    fr = _frame(rng.integers(100, 400, 300))
+    st = RaceState.empty(fr)
+    assert project(fr, st, params).state["interval_scale"] == params.interval_scale_prior
+
+
+@needs_shared
+def test_real_cases_fall_in_the_expected_regimes():
+    from sandik.backtest.data import istanbul_case, turkey_case
+
+    ist = istanbul_case()
+    assert len(ist.frames) == 39 and all(f.units_are_boxes for f in ist.frames.values())
+    tr = turkey_case()
+    min_units = ModelParams().min_units
+    multi = {rid for rid, f in tr.frames.items() if f.n_units >= min_units}
+    assert len(multi) == 30 and all(rid.endswith(":metropolitan_mayor") for rid in multi)
+    assert not any(tr.frames[rid].units_are_boxes for rid in multi)
+    # A few single-unit belde races are box-sized; they never use a unit scale (one unit:
+    # the pooled prior until complete), so no Turkey interval depends on the box constants.
+    assert all(f.n_units < min_units for f in tr.frames.values() if f.units_are_boxes)
+
+
+@needs_shared
+def test_turkey_replay_does_not_depend_on_the_box_constants():
+    from sandik.backtest.data import turkey_case
+    from sandik.backtest.runner import replay
+    from sandik.commands.projection import _subset
+
+    case = turkey_case()
+    keep = [r for r in case.frames if r.startswith(("tr.06", "tr.35", "tr.16"))]  # 3 metros, their districts, beldes
+    case = _subset(case, keep)
+    odd = dataclasses.replace(ModelParams(), **ODD_BOX)
+    a = replay(case, "chp_desc", step=0.2, peers=()).rows
+    b = replay(case, "chp_desc", step=0.2, params=odd, peers=()).rows
+    assert len(a) == len(b) > 0
+    assert any(r["units_fitted"] >= 3 for r in a)  # metropolitan races with units of their own are in
+    for ra, rb in zip(a, b):
+        assert ra == rb
+
+
+@needs_shared
+def test_istanbul_intervals_do_depend_on_the_box_constants():
+    from sandik.backtest.data import istanbul_case
+    from sandik.backtest.runner import replay
+    from sandik.commands.projection import _subset
+
+    case = _subset(istanbul_case(), ["tr.34.adalar:district_mayor", "tr.34.esenler:district_mayor"])
+    odd = dataclasses.replace(ModelParams(), **ODD_BOX)
+    a = replay(case, "random", step=0.2, peers=()).rows
+    b = replay(case, "random", step=0.2, params=odd, peers=()).rows
+    assert [r["margin_pt"] for r in a] == [r["margin_pt"] for r in b]
+    assert any(ra["iv0.9"] != rb["iv0.9"] for ra, rb in zip(a, b) if ra["units_fitted"] >= 3)
