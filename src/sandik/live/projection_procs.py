@@ -19,6 +19,7 @@ parent hands back the object it already holds, as ``project_race`` does.
 from __future__ import annotations
 
 import copy
+import gc
 import io
 import multiprocessing
 import os
@@ -140,7 +141,8 @@ def _child(conn: Any) -> None:
         out, reused = {}, []
         before = {rid: frames[rid]._outcome_cache[1] if frames[rid]._outcome_cache is not None else None for rid in races}
         try:
-            got = project_races(frames, states, stats, region_of, params, rule, races, keys=keys)
+            with paused_gc():  # the outcomes make no reference cycles: no collector passes over the child's objects
+                got = project_races(frames, states, stats, region_of, params, rule, races, keys=keys)
         except Exception:
             # The parent gets none of this batch: forget what it would not know, so
             # that no race of it is answered "reused" later with an outcome never sent.
@@ -167,6 +169,8 @@ def _child(conn: Any) -> None:
             reply: Any = None
             if op == "init":
                 frames, region_of, params, rule = msg[1], msg[2], msg[3], msg[4]
+                gc.collect()
+                gc.freeze()  # the frames stay for the night: later collections need not walk them
             elif op == "counts":  # this refresh's counts: kept, with their digests; the races' swings back
                 c0 = time.process_time()
                 for rid, st in msg[1]:
