@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 
 from sandik.core.projection.frame import RaceFrame, RaceState
-from sandik.core.projection.model import RaceProjection
+from sandik.core.projection.model import RaceProjection, _um
 
 
 def _logistic(X: np.ndarray, y: np.ndarray, steps: int = 12, l2: float = 1.0) -> np.ndarray:
     """Ridge logistic regression by Newton's method (tiny design: a handful of columns)."""
     beta = np.zeros(X.shape[1])
     for _ in range(steps):
-        eta = np.clip(X @ beta, -30, 30)
+        eta = _um.clip(X @ beta, -30, 30)
         p = 1.0 / (1.0 + np.exp(-eta))
         g = X.T @ (y - p) - l2 * beta
         H = (X * (p * (1 - p))[:, None]).T @ X + l2 * np.eye(X.shape[1])
@@ -71,27 +71,39 @@ def conformal_margin(frame: RaceFrame, state: RaceState, proj: RaceProjection, l
     st = proj.state
     q = frame.base_share
     E = frame.expected
-    u = np.clip(1 - q.sum(axis=1), 0, 1)
     fc = st["feature_centres"]
     qbar = np.asarray(fc["baseline_share"])
-    lE = np.log(np.maximum(E, 1.0))
-    x3 = 0.1 * (lE - fc["log_expected_mean"]) / fc["log_expected_sd"] if fc["log_expected_sd"] > 1e-9 else np.zeros(len(E))
+    # What depends on the frame alone (and on the two leaders) is computed once per frame.
+    kept = frame._conformal
+    if kept is None:
+        kept = frame._conformal = {}
+    hit = kept.get(("x3", fc["log_expected_mean"], fc["log_expected_sd"]))
+    if hit is None:
+        u = np.clip(1 - q.sum(axis=1), 0, 1)
+        lE = np.log(np.maximum(E, 1.0))
+        x3 = 0.1 * (lE - fc["log_expected_mean"]) / fc["log_expected_sd"] if fc["log_expected_sd"] > 1e-9 else np.zeros(len(E))
+        hit = kept[("x3", fc["log_expected_mean"], fc["log_expected_sd"])] = (u, x3)
+    u, x3 = hit
     a = np.asarray(st["swing_intercept"])
     beta = np.asarray(st["swing_slopes"])
     mu = float(st["log_turnout_ratio"]) + float(st["turnout_slope_size"]) * x3
     idx = np.flatnonzero(fit)
     two = [L, R]
     X = np.stack([q[idx][:, two] - qbar[two], np.repeat((u[idx] - fc["unmapped_share"])[:, None], 2, axis=1), np.repeat(x3[idx, None], 2, axis=1)], axis=-1)
-    pred_share = np.clip(q[idx][:, two] + a[two] + (X * beta[two]).sum(axis=-1), 0, 1)
+    pred_share = _um.clip(q[idx][:, two] + a[two] + (X * beta[two]).sum(axis=-1), 0, 1)
     pred_m = np.exp(mu[idx]) * (pred_share[:, 0] - pred_share[:, 1])
     actual_m = (state.votes[idx, L] - state.votes[idx, R]) / E[idx]
     scores = np.abs(actual_m - pred_m)
     # Covariate-shift weights: odds that a unit like this one is still out.
-    X = np.column_stack([np.ones(frame.n_units), np.log1p(E), q[:, L], q[:, R], u])
-    X[:, 1:] = (X[:, 1:] - X[:, 1:].mean(axis=0)) / (X[:, 1:].std(axis=0) + 1e-9)
+    X = kept.get(("X", L, R))
+    if X is None:
+        X = np.column_stack([np.ones(frame.n_units), np.log1p(E), q[:, L], q[:, R], u])
+        X[:, 1:] = (X[:, 1:] - X[:, 1:].mean(axis=0)) / (X[:, 1:].std(axis=0) + 1e-9)
+        X.setflags(write=False)
+        kept[("X", L, R)] = X
     beta = _logistic(X, state.reported.astype(float))
-    p_in = 1.0 / (1.0 + np.exp(-np.clip(X @ beta, -30, 30)))
-    odds = np.clip((1 - p_in) / np.maximum(p_in, 1e-9), 0.05, 20.0)
+    p_in = 1.0 / (1.0 + np.exp(-_um.clip(X @ beta, -30, 30)))
+    odds = _um.clip((1 - p_in) / np.maximum(p_in, 1e-9), 0.05, 20.0)
     test_w = float(odds[out].mean())
     Q = weighted_quantile_with_infinity(scores, odds[idx], test_w, level)
     # Margin of the outstanding units, predicted the same way, bounded by Q per expected vote.

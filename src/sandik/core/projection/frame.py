@@ -65,6 +65,7 @@ class RaceFrame:
     _swing_cache: Any = field(default=None, repr=False)  # (digest of the count, the race's swing) for the pooled prior
     _qbar: np.ndarray | None = field(default=None, repr=False)
     _outcome_cache: Any = field(default=None, repr=False)  # (inputs, the race's last outcome): see pool.project_race
+    _conformal: Any = field(default=None, repr=False)  # the conformal check's per-frame features (conformal.py)
     _boxes: bool | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:

@@ -25,9 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from sandik.core.projection.model import CALL_LEVEL, LEVELS, RaceProjection, _solve3, _solve_small
-
-_um = np._core.umath if hasattr(np, "_core") else np.core.umath  # the ufuncs np.clip calls, without its wrappers
+from sandik.core.projection.model import CALL_LEVEL, LEVELS, RaceProjection, _solve3, _solve_small, _um
 
 
 def run_steps(gens: list) -> list[RaceProjection]:
