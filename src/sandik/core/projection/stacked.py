@@ -77,7 +77,7 @@ def _size(kind: str, payload: Any) -> int:
 def solve_stacked(items: list[tuple]) -> list[tuple[np.ndarray, ...]]:
     """``model._solve_swing`` and ``model._solve`` (turnout) for races with the same weights ``om`` (D, groups)."""
     om, lam = items[0][0], items[0][3]
-    S = np.stack([it[1] for it in items])  # (R, gr, 14, K)
+    S = np.array([it[1] for it in items])  # (R, gr, 14, K)
     a, beta = _solve_swing_stack(om, S, lam)
     mz, bz = _solve_stack(om, [it[2] for it in items], lam)
     return [(a[r], beta[r], mz[r], bz[r]) for r in range(len(items))]
@@ -116,7 +116,7 @@ def _solve_swing_stack(om: np.ndarray, S: np.ndarray, lam: float) -> tuple[np.nd
 def _solve_stack(om: np.ndarray, sts: list[tuple], lam: float) -> tuple[np.ndarray, np.ndarray]:
     """``model._solve`` with a leading race axis (every race's sums of the same shapes)."""
     k, pp = sts[0][5], sts[0][6]
-    SW, Sx, Sxx, Sy, Sxy = (np.stack([st[i] for st in sts]) for i in range(5))
+    SW, Sx, Sxx, Sy, Sxy = (np.array([st[i] for st in sts]) for i in range(5))
     R, D = len(sts), om.shape[0]
     W = np.maximum(om @ SW, 1e-9)  # (R, D, k)
     Mx = (om @ Sx).reshape(R, D, k, pp) / W[..., None]
@@ -142,7 +142,8 @@ def draws_and_summary(jobs: list[dict]) -> list[RaceProjection]:
     R = len(jobs)
 
     def st(name: str) -> np.ndarray:
-        return np.stack([j[name] for j in jobs])
+        # np.array of same-shaped arrays: the stack np.stack makes, without its Python layers
+        return np.array([j[name] for j in jobs])
 
     def col(name: str, nd: int) -> np.ndarray:
         return np.array([j[name] for j in jobs], dtype=float).reshape((R,) + (1,) * nd)
@@ -184,8 +185,8 @@ def draws_and_summary(jobs: list[dict]) -> list[RaceProjection]:
     T = np.minimum(np.exp(mu_draw[..., None] + st("thz1")[..., None] * st("x3g")[:, None, :] + zeta_draw) * SE[:, None, :], st("capg")[:, None, :])
     shares *= T[..., None]
     counted = st("counted")
-    lo_b = np.stack([j["bounds"][0] for j in jobs])
-    hi_b = np.stack([j["bounds"][1] for j in jobs])
+    lo_b = np.array([j["bounds"][0] for j in jobs])
+    hi_b = np.array([j["bounds"][1] for j in jobs])
     draws = counted[:, None, :] + shares.sum(axis=2)
     draws = _um.clip(draws, lo_b[:, None, :], hi_b[:, None, :])
     return _summaries(jobs, draws, st("point"), lo_b, hi_b)
