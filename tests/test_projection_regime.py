@@ -10,13 +10,13 @@ import pytest
 
 from sandik.core.projection import RaceFrame, RaceState, project
 from sandik.core.projection.frame import BOX_MAX_REGISTERED, max_voters, size_strata
-from sandik.core.projection.model import ModelParams, interval_scale_of
+from sandik.core.projection.model import BOX_EARLY_UNTIL, ModelParams, interval_scale_of
 from sandik.datasets.registry import shared_data_dir
 
 SHARED = shared_data_dir()
 needs_shared = pytest.mark.skipif(not (SHARED / "istanbul-2019-ballot-boxes").is_dir(), reason="shared real data not available")
 # Box constants far from the district ones: whatever is tuned, a test sees which set a race used.
-ODD_BOX = {"box_interval_scale": 0.37, "box_interval_scale_z": 2.5, "box_interval_z_free": 0.1}
+ODD_BOX = {"box_interval_scale": 0.37, "box_interval_scale_z": 2.5, "box_interval_z_free": 0.1, "box_interval_scale_early": 3.0}
 
 
 def _frame(reg: np.ndarray, seed: int = 5, k: int = 3) -> RaceFrame:
@@ -66,11 +66,20 @@ def test_interval_scale_follows_the_regime():
         p = project(fr, _state(fr, 0.5), params)
         assert p.mode == "model"
         z = p.state["imbalance_z"]
-        assert p.state["interval_scale"] == interval_scale_of(params, z, boxes=boxes)
-        other = interval_scale_of(params, z, boxes=not boxes)
+        pct = p.pct_expected_counted
+        assert p.state["interval_scale"] == interval_scale_of(params, z, boxes=boxes, pct_counted=pct)
+        other = interval_scale_of(params, z, boxes=not boxes, pct_counted=pct)
         assert p.state["interval_scale"] != other
         # the draws (P(win), calls) are the same under either set of constants
         np.testing.assert_array_equal(p.draws, project(fr, _state(fr, 0.5), ModelParams()).draws)
+    # box-level races widen while less than BOX_EARLY_UNTIL of the expected vote is counted, district ones do not
+    for boxes in (True, False):
+        late = interval_scale_of(params, 0.0, boxes=boxes, pct_counted=BOX_EARLY_UNTIL)
+        assert interval_scale_of(params, 0.0, boxes=boxes, pct_counted=1.0) == late
+        assert (interval_scale_of(params, 0.0, boxes=boxes, pct_counted=0.0) > late) == boxes
+    s0, early = params.box_interval_scale, params.box_interval_scale_early  # z = 0: no z term
+    assert interval_scale_of(params, 0.0, boxes=True, pct_counted=0.0) == pytest.approx(s0 * (1 + early))
+    assert interval_scale_of(params, 0.0, boxes=True, pct_counted=BOX_EARLY_UNTIL / 2) == pytest.approx(s0 * (1 + early / 2))
     # the pooled-prior scale is shared by both regimes
     fr = _frame(rng.integers(100, 400, 300))
     st = RaceState.empty(fr)
