@@ -21,6 +21,8 @@ import sys
 import threading
 import time
 
+from stall_monitor import thread_stacks  # bench/ is on sys.path when this file is run
+
 MIN_S = float(os.environ.get("WATCHDOG_MIN_MS", "15")) / 1000
 OUT = os.environ.get("WATCHDOG_OUT", "loop_watchdog.out")
 beat = [time.perf_counter()]
@@ -42,23 +44,13 @@ def watchdog() -> None:
         age = now - beat[0]
         if age > MIN_S and now - last > 0.01:
             last = now
-            names = {t.ident: t.name for t in threading.enumerate()}
-            stacks = []
-            for tid, f in sys._current_frames().items():
-                if tid == me:
-                    continue
-                where = []
-                while f is not None and len(where) < 7:
-                    where.append(f"{f.f_code.co_filename.split('/')[-1]}:{f.f_lineno}:{f.f_code.co_name}")
-                    f = f.f_back
-                stacks.append(f"  [{names.get(tid, tid)}] " + " < ".join(where))
-            stalls.append((time.time(), age, stacks))
+            stalls.append((time.time(), age, thread_stacks(me)))
 
 
 def write(*_a: object) -> None:
     with open(OUT, "w") as f:
         for t, age, stacks in stalls:
-            f.write(f"{t:.3f} loop silent for {age * 1000:.1f} ms\n" + "\n".join(stacks) + "\n")
+            f.write(f"{t:.3f} loop silent for {age * 1000:.1f} ms\n" + "".join(f"  {s}\n" for s in stacks))
 
 
 def main() -> None:

@@ -22,6 +22,21 @@ OUT = os.environ.get("STALL_OUT", "stall_monitor.out")
 stalls: list[tuple[float, float, list[str]]] = []
 
 
+def thread_stacks(skip: int, depth: int = 7) -> list[str]:
+    """The innermost ``depth`` frames of every thread but ``skip``, with the thread's name (also used by loop_watchdog.py)."""
+    names = {t.ident: t.name for t in threading.enumerate()}
+    stacks = []
+    for tid, f in sys._current_frames().items():
+        if tid == skip:
+            continue
+        where = []
+        while f is not None and len(where) < depth:
+            where.append(f"{f.f_code.co_filename.split('/')[-1]}:{f.f_lineno}:{f.f_code.co_name}")
+            f = f.f_back
+        stacks.append(f"[{names.get(tid, tid)}] " + " < ".join(where))
+    return stacks
+
+
 def monitor() -> None:
     me = threading.get_ident()
     while True:
@@ -29,16 +44,7 @@ def monitor() -> None:
         time.sleep(0.0005)
         waited = time.perf_counter() - t
         if waited > MIN_S:
-            stacks = []
-            for tid, f in sys._current_frames().items():
-                if tid == me:
-                    continue
-                where = []
-                while f is not None and len(where) < 7:
-                    where.append(f"{f.f_code.co_filename.split('/')[-1]}:{f.f_lineno}:{f.f_code.co_name}")
-                    f = f.f_back
-                stacks.append(" < ".join(where))
-            stalls.append((waited, time.time(), stacks))
+            stalls.append((waited, time.time(), thread_stacks(me)))
 
 
 def dump(*_: object) -> None:
