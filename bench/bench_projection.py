@@ -41,7 +41,6 @@ from sandik.core.projection import model
 from sandik.core.projection.model import clear_draw_cache
 from sandik.core.tally import LiveTally, sheet_vector
 from sandik.datasets import registry
-from sandik.live.projection_procs import ProcessProjector
 
 LIMIT_S = 1.0
 
@@ -164,6 +163,8 @@ def _same(a, b) -> bool:
 
 def pooled(args, e, frames, tally, night, cut, todo, serial_after) -> None:
     """The four figures again, the races split over child processes (fresh tally replayed to the same cut)."""
+    from sandik.live.projection_procs import ProcessProjector  # here: --processes 1 runs on versions without it
+
     region_of = {rid: ".".join(e.races[rid].area_id.split(".")[:2]) for rid in frames}
     t = time.perf_counter()
     pp = ProcessProjector(frames, region_of, processes=args.processes)
