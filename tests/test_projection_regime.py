@@ -86,13 +86,23 @@ def test_interval_scale_follows_the_regime():
     assert project(fr, st, params).state["interval_scale"] == params.interval_scale_prior
 
 
-@needs_shared
-def test_real_cases_fall_in_the_expected_regimes():
-    from sandik.backtest.data import istanbul_case, turkey_case
+@pytest.fixture(scope="module")
+def ist():
+    from sandik.backtest.data import istanbul_case
 
-    ist = istanbul_case()
+    return istanbul_case()
+
+
+@pytest.fixture(scope="module")
+def tr():
+    from sandik.backtest.data import turkey_case
+
+    return turkey_case()
+
+
+@needs_shared
+def test_real_cases_fall_in_the_expected_regimes(ist, tr):
     assert len(ist.frames) == 39 and all(f.units_are_boxes for f in ist.frames.values())
-    tr = turkey_case()
     min_units = ModelParams().min_units
     multi = {rid for rid, f in tr.frames.items() if f.n_units >= min_units}
     assert len(multi) == 30 and all(rid.endswith(":metropolitan_mayor") for rid in multi)
@@ -103,12 +113,11 @@ def test_real_cases_fall_in_the_expected_regimes():
 
 
 @needs_shared
-def test_turkey_replay_does_not_depend_on_the_box_constants():
-    from sandik.backtest.data import turkey_case
+def test_turkey_replay_does_not_depend_on_the_box_constants(tr):
     from sandik.backtest.runner import replay
     from sandik.commands.projection import _subset
 
-    case = turkey_case()
+    case = tr
     keep = [r for r in case.frames if r.startswith(("tr.06", "tr.35", "tr.16"))]  # 3 metros, their districts, beldes
     case = _subset(case, keep)
     odd = dataclasses.replace(ModelParams(), **ODD_BOX)
@@ -121,14 +130,24 @@ def test_turkey_replay_does_not_depend_on_the_box_constants():
 
 
 @needs_shared
-def test_istanbul_intervals_do_depend_on_the_box_constants():
-    from sandik.backtest.data import istanbul_case
+def test_istanbul_intervals_do_depend_on_the_box_constants(ist):
     from sandik.backtest.runner import replay
     from sandik.commands.projection import _subset
 
-    case = _subset(istanbul_case(), ["tr.34.adalar:district_mayor", "tr.34.esenler:district_mayor"])
+    case = _subset(ist, ["tr.34.adalar:district_mayor", "tr.34.esenler:district_mayor"])
     odd = dataclasses.replace(ModelParams(), **ODD_BOX)
     a = replay(case, "random", step=0.2, peers=()).rows
     b = replay(case, "random", step=0.2, params=odd, peers=()).rows
     assert [r["margin_pt"] for r in a] == [r["margin_pt"] for r in b]
     assert any(ra["iv0.9"] != rb["iv0.9"] for ra, rb in zip(a, b) if ra["units_fitted"] >= 3)
+
+
+def test_live_frames_are_box_level():
+    """On the night the units are ballot boxes: every race built by build_frames, the
+    metropolitan ones included, is in the box regime."""
+    from sandik.core.projection.election import build_frames
+    from tests.factories import make_election
+
+    frames = build_frames(make_election(3, districts=4, boxes=30), None)
+    assert any(rid.endswith(":metro") for rid in frames)
+    assert frames and all(f.units_are_boxes for f in frames.values())
