@@ -220,3 +220,23 @@ def test_worker_with_child_processes_equals_project_election(api, monkeypatch):
     for rid, oc in want.items():
         got = {k: x for k, x in w.outcomes[rid].items() if k != "tally_version"}
         assert json.loads(json.dumps(got)) == json.loads(json.dumps(oc.to_dict(), default=float)), rid
+
+
+def test_worker_goes_on_in_its_thread_when_a_child_dies(api, monkeypatch):
+    from sandik.core.projection.election import project_election
+    from sandik.ingest.pipeline import build_tally
+    from sandik.live.projections import alliances_of
+
+    monkeypatch.setenv("SANDIK_PROJECTION_PROCESSES", "2")
+    client, store, cur, secrets, app = api
+    w = settled(app, count(client, cur, secrets["clerk"], METRO, n=2))
+    assert w._projector is not None
+    w._projector._procs[0].kill()
+    w._projector._procs[0].join(timeout=10)
+    settled(app, count(client, cur, secrets["clerk"], "x.02:metro", n=2))
+    assert w.processes == 1 and w._projector is None and "processes" in w.errors
+    tally, _ = build_tally(store, cur)
+    want = project_election(cur, tally, store.election("t-2019"), alliances=alliances_of(cur.info.country))
+    for rid, oc in want.items():
+        got = {k: x for k, x in w.outcomes[rid].items() if k != "tally_version"}
+        assert json.loads(json.dumps(got)) == json.loads(json.dumps(oc.to_dict(), default=float)), rid

@@ -103,3 +103,14 @@ def test_packed_arrays_come_back_equal_and_writable():
     assert back["b"][0].dtype == obj["b"][0].dtype and back["c"].dtype == bool
     assert back["b"][1][1] == 1.5 and back["s"] == "x"
     back["a"][0, 0] = 7.0
+
+
+def test_a_dead_child_is_reported_as_died():
+    frames, finals, region_of, _ = _election(9, n_races=4)
+    with ProcessProjector(frames, region_of, processes=2, params=PARAMS) as pp:
+        states = {rid: _state(fin, len(fin[1]) // 2) for rid, fin in finals.items()}
+        pp._procs[1].kill()
+        pp._procs[1].join(timeout=10)
+        with pytest.raises((ProjectorError, OSError)) as err:
+            pp.counts(states)
+        assert not isinstance(err.value, ProjectorError) or err.value.died
