@@ -232,7 +232,9 @@ def _turkey_case(e19: Election, e24: Election) -> BacktestCase:
         region_of[rid] = ".".join(r.area_id.split(".")[:2])
         if r.office == "metropolitan_mayor":
             units = [u for u in unit_races if e24.races[u].area_id.startswith(r.area_id + ".") and e24.races[u].office in ("district_mayor",)]
-            keys = sorted({parties[j] for u in units for j in np.flatnonzero(cur[u][0] > 0)}, key=lambda p: -sum(cur[u][0][pi[p]] for u in units))
+            # Ties in votes (small parties) are broken by name: the set's own order
+            # follows the string hash seed and would move candidates, hence draws.
+            keys = sorted({parties[j] for u in units for j in np.flatnonzero(cur[u][0] > 0)}, key=lambda p: (-sum(cur[u][0][pi[p]] for u in units), p))
             cand_ids = tuple(keys)
             cand_parties = tuple(None if k == "IND" else k for k in keys)
         else:
