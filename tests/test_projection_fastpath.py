@@ -25,7 +25,7 @@ PARAMS = ModelParams(draws=40)
 
 def _fresh(frame: RaceFrame) -> RaceFrame:
     """The same race with nothing computed yet (no per-frame caches)."""
-    return dataclasses.replace(frame, _inc=None, _pre=None, _guard_totals=None, _swing_cache=None, _qbar=None, _outcome_cache=None, _conformal=None)
+    return dataclasses.replace(frame, _inc=None, _pre=None, _guard_totals=None, _swing_cache=None, _qbar=None, _outcome_cache=None, _conformal=None, _count_cache=None)
 
 
 def _race(rng: np.random.Generator, rid: str, n: int, k: int, n_groups: int, parties: list[str]) -> RaceFrame:
@@ -114,6 +114,38 @@ def test_refreshes_with_every_cache_equal_the_per_race_reference(el, fractions):
         for rid in frames:
             _assert_same_outcome(warm[rid], ref[rid])
             assert again[rid] is warm[rid]  # nothing changed in between: the outcome is reused
+
+
+@settings(max_examples=40, deadline=None)
+@given(election(), st.floats(0.1, 0.6), st.floats(0.05, 0.4))
+def test_a_race_whose_count_stays_reuses_its_count_part_with_a_new_prior(el, frac, more):
+    """After a batch that reaches only some races, the others keep their count but get a new
+    pooled prior: their outcomes are redone from the kept count part (``RaceFrame._count_cache``),
+    and must equal those of fresh frames, bit for bit."""
+    frames, finals, region_of, rng = el
+    rids = sorted(frames)
+    moved = set(rids[: max(1, len(rids) // 2)])
+    before, after = {}, {}
+    for rid, fin in finals.items():
+        n = len(fin[1])
+        before[rid] = _state(fin, max(1, int(round(frac * n))))
+        after[rid] = _state(fin, min(n, int(round((frac + more) * n))) if rid in moved else max(1, int(round(frac * n))))
+    params = ModelParams(draws=40, min_units=2)
+    project_many(frames, before, params=params, region_of=region_of)
+    parts = {rid: fr._count_cache for rid, fr in frames.items()}
+    got = project_many(frames, after, params=params, region_of=region_of)
+    clear_draw_cache()
+    ref = project_many({rid: _fresh(fr) for rid, fr in frames.items()}, after, params=params, region_of=region_of)
+    for rid in frames:
+        _assert_same_outcome(got[rid], ref[rid])
+        assert repr(got[rid].projection.state) == repr(ref[rid].projection.state)
+        kept = parts[rid]
+        if kept is not None and rid not in moved:
+            assert frames[rid]._count_cache[2] is kept[2]  # the same count: its part was reused, not redone
+            for v in vars(kept[2]).values():
+                assert not isinstance(v, np.ndarray) or not v.flags.writeable  # kept for later refreshes: read-only
+        elif kept is not None and not after[rid].reported.all() and not np.array_equal(before[rid].reported, after[rid].reported):
+            assert frames[rid]._count_cache[2] is not kept[2]  # a new count (not complete: that needs no model): redone
 
 
 def test_a_kept_outcome_is_dropped_when_its_inputs_change():

@@ -258,6 +258,8 @@ class _Prepared:
     # The default prior and its square root depend on the frame and two parameters
     # only: kept per (prior_group_sd, turnout_prior_sd) for the races that use it.
     default_priors: dict = field(default_factory=dict)
+    # Where a group's outstanding shares all come out zero: the baseline's mean shares.
+    fallback_share: np.ndarray | None = None
 
 
 def prepared(frame: RaceFrame) -> _Prepared:
@@ -286,35 +288,46 @@ def prepared(frame: RaceFrame) -> _Prepared:
         m_all = np.zeros(F.shape[1])
         sd = np.zeros(F.shape[1])
     pre = _Prepared(u, qbar, ubar, float(lE.mean()) if n else 0.0, sd_lE, x3, X, onb, onb.astype(float), F, m_all, sd, E_sum)
+    pre.fallback_share = np.maximum(qbar, 1e-9) / np.maximum(qbar, 1e-9).sum()
     frame._pre = pre
     return pre
 
 
-def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = None, prior: SwingPrior | None = None) -> RaceProjection:
+def project(frame: RaceFrame, state: RaceState, params: ModelParams | None = None, prior: SwingPrior | None = None, *, key: bytes | None = None) -> RaceProjection:
     """Project one race's final result from the units counted so far.
 
     Every sum over units is taken over the units it concerns (fitted units, or
     units still out) by group, with the frame's count-independent parts
-    (:func:`prepared`) reused between refreshes.
+    (:func:`prepared`) reused between refreshes. ``key``: ``pool.state_key(state)``, if the
+    caller has it: what depends on the count alone is then kept on the frame for a later
+    refresh of the same count (see ``_project_steps``).
     """
     from sandik.core.projection.stacked import run_steps
 
-    return run_steps([_project_steps(frame, state, params or ModelParams(), prior)])[0]
+    return run_steps([_project_steps(frame, state, params or ModelParams(), prior, key)])[0]
 
 
-def project_stacked(items: list[tuple[RaceFrame, RaceState, ModelParams, SwingPrior | None]]) -> list[RaceProjection]:
+def project_stacked(items: list[tuple]) -> list[RaceProjection]:
     """``project`` of many races at once: the steps whose arrays have one row per bootstrap draw
     (the swing fits, the draws per group, the summary) run once per race shape over all races of
-    that shape (:mod:`.stacked`), the rest race by race. The same projections, bit for bit."""
+    that shape (:mod:`.stacked`), the rest race by race. The same projections, bit for bit.
+    Items are (frame, state, params, prior), or the same and the count's digest (``key`` of
+    :func:`project`)."""
     from sandik.core.projection.stacked import run_steps
 
-    return run_steps([_project_steps(fr, st, params, prior) for fr, st, params, prior in items])
+    return run_steps([_project_steps(fr, st, params, prior, key) for fr, st, params, prior, key in (it if len(it) == 5 else (*it, None) for it in items)])
 
 
-def _project_steps(frame: RaceFrame, state: RaceState, params: ModelParams, prior: SwingPrior | None):
+def _project_steps(frame: RaceFrame, state: RaceState, params: ModelParams, prior: SwingPrior | None, key: bytes | None = None):
     """``project`` as a generator: it yields the steps that are run over a stack of races
     (``("solve", key, inputs)``, ``("draws", key, job)``), is sent their results, and returns
-    the projection. ``stacked.run_steps`` drives one race or many."""
+    the projection. ``stacked.run_steps`` drives one race or many.
+
+    ``key``: ``pool.state_key(state)``, when the caller has it. The part of the model that
+    depends on the count alone (the fits, the residual spreads and their square roots, the
+    sums over the units out: :func:`_count_steps`) is then kept on the frame with it, and a
+    refresh whose count is the same (a race no sheet reached since, whose pooled prior moved)
+    redoes only the part that depends on the prior."""
     state.check(frame)
     K = frame.n_candidates
     n = frame.n_units
@@ -338,15 +351,8 @@ def _project_steps(frame: RaceFrame, state: RaceState, params: ModelParams, prio
 
     pre = prepared(frame)
     B = params.draws
-    q = frame.base_share
-    qbar, ubar, x3, X = pre.qbar, pre.ubar, pre.x3, pre.X
-    P = X.shape[-1]
-    any_base = bool(frame.has_base.any())
+    qbar = pre.qbar
 
-    # --- fit on reported units with votes ------------------------------------------
-    fit_idx = np.flatnonzero(rep & (state.valid > 0) & (E > 0))
-    n_fit = len(fit_idx)
-    G = frame.n_groups
     if prior is None:
         dkey = (params.prior_group_sd, params.turnout_prior_sd)
         hit = pre.default_priors.get(dkey)
@@ -356,13 +362,192 @@ def _project_steps(frame: RaceFrame, state: RaceState, params: ModelParams, prio
         prior, L_prior_kept = hit
     else:
         L_prior_kept = None
+
+    kept = frame._count_cache if key is not None else None
+    if kept is not None and kept[0] == key and kept[1] == params:
+        c = kept[2]
+    else:
+        c = yield from _count_steps(frame, state, params, pre, out_idx, counted, pct_exp)
+        if key is not None:
+            frame._count_cache = (key, params, c)
+    n_fit, G_R, Gu, mode = c.n_fit, c.G_R, c.Gu, c.mode
+    if mode == "no_baseline":
+        notes.append("no baseline for this race: swing is measured from zero shares; wider intervals, no statistical call")
+    if n_fit < params.min_units:
+        notes.append(f"{n_fit} unit(s) counted (< {params.min_units}): the swing comes from {'other races' if prior.source != 'default' else 'a wide default prior'}; no statistical call")
+
+    g_eff, m0 = c.g_eff, params.prior_groups
+    a_all, mu_all = c.a_all, c.mu_all
+    vz_group = (G_R * c.vz_between + m0 * prior.turnout_sd**2) / (G_R + m0)
+    nG = c.nG
+    kz = np.where(nG > 0, nG * vz_group / (nG * vz_group + c.vz_unit + 1e-12), 0.0)
+
+    # Shrink the race's own swing towards the prior by precision: the race's
+    # mean swing is known to about tau²/g_eff from g_eff groups, the prior's to
+    # its own covariance.
+    prior_var = float(np.trace(prior.cov))
+    data_var = max(c.tau2 / g_eff, 1e-12) if g_eff > 0 else np.inf
+    wr = (1.0 / data_var) / (1.0 / data_var + 1.0 / max(prior_var, 1e-12)) if g_eff > 0 else 0.0
+    pz_var = prior.turnout_sd**2
+    dz_var = max(vz_group / g_eff, 1e-12) if g_eff > 0 else np.inf
+    wz = (1.0 / dz_var) / (1.0 / dz_var + 1.0 / max(pz_var, 1e-12)) if g_eff > 0 else 0.0
+    a_all = wr * a_all + (1 - wr) * prior.mean[None, :]
+    mu_all = wz * mu_all + (1 - wz) * prior.turnout
+    a_hat, mu_hat = a_all[0], float(mu_all[0])
+    zeta_hat = kz * c.Lg
+
+    # --- outstanding units, per group (their sums: ``_count_steps``) ---------------------
+    go = c.go
+    SE, SEq, SEX, x3g, capg, avail = c.SE, c.SEq, c.SEX, c.x3g, c.capg, c.avail
+    f_out = 1.0 - pct_exp
+
+    # The race-level swing uncertainty that the bootstrap over groups cannot see
+    # when few groups have reported, plus the arrival-order shift.
+    # The Bayesian bootstrap over groups already spreads the race's swing once
+    # several groups are in; with few, the prior's posterior spread stands in.
+    few = min(1.0, 3.0 / G_R) if G_R else 1.0
+    small = np.sqrt((1.0 - wr) * few)
+    small_z = np.sqrt((1.0 - wz) * few)
+    if small > 1e-3:
+        L_prior = L_prior_kept if L_prior_kept is not None else psd_sqrt(prior.cov)
+    else:
+        L_prior = np.zeros((K, K))
+    a_pt = a_hat
+    beta_hat, thz_hat = c.beta_hat, c.thz_hat
+    fallback_share = pre.fallback_share
+
+    def group_votes(a, beta, mu, thz, eps, zeta, nz) -> np.ndarray:
+        # a: (..., K); beta: (..., K, P); mu, thz: (...); eps, nz: (..., Gu, K); zeta: (..., Gu)
+        # SEq + a SE + beta·SEX + eps SE + nz, accumulated in one array
+        shares = a[..., None, :] * SE[:, None]
+        shares += SEq
+        shares += _design_dot(beta, SEX)
+        shares += eps * SE[:, None]
+        shares += nz
+        np.clip(shares, 0.0, None, out=shares)
+        shares *= avail
+        tot = shares.sum(axis=-1, keepdims=True)
+        pos = tot > 0
+        shares /= np.where(pos, tot, 1.0)
+        if not pos.all():
+            np.copyto(shares, np.broadcast_to(fallback_share, shares.shape), where=~pos)
+        T = np.minimum(np.exp(mu[..., None] + thz[..., None] * x3g + zeta) * SE, capg)
+        shares *= T[..., None]
+        return shares
+
+    pt_groups = group_votes(a_pt, beta_hat, np.asarray(mu_hat), np.asarray(thz_hat), c.eps_hat_go, zeta_hat[go], np.zeros((Gu, K)))
+    point = counted + pt_groups.sum(axis=0)
+    point = _um.clip(point, bounds[0], bounds[1])
+
+    iv_scale = c.iv_scale
+    rd = shared_draws(params.seed, B, G_R, K, Gu)
+    # Everything per draw (B rows) from here on runs over all races of this shape at once
+    # (``stacked.draws_and_summary``: the same operations, in the same order, as one race alone).
+    job = {
+        "rd": rd, "a1": a_all[1:], "a0": a_all[0], "small": small, "L_prior": L_prior, "M_shift": c.M_shift, "shift_scale": c.shift_scale,
+        "mu1": mu_all[1:], "c_turn": small_z * prior.turnout_sd, "c_shift": params.turnout_shift_sd * f_out,
+        "beta1": c.beta_all[1:], "beta0": c.beta_all[0], "thz1": c.thz_all[1:], "Xrep": c.Xrep, "kg": c.kg_go, "eps_hat": c.eps_hat_go, "L_group": c.L_group, "sq_kg": c.sq_kg,
+        "resample": c.resample, "zeta_hat": zeta_hat[go], "sq_kz": np.sqrt((1.0 - kz[go]) * vz_group), "L_unit": c.L_unit, "sq_SE2": c.sq_SE2,
+        "SE": SE, "SEq": SEq, "SEX": SEX, "avail": avail, "fallback": fallback_share, "x3g": x3g, "capg": capg,
+        "counted": counted, "bounds": bounds, "point": point, "scale": iv_scale,
+        "summary": (frame, counted, counted_valid, expected_total, pct_exp, remaining_cap, mode, notes),
+    }  # fmt: skip
+    proj = yield ("draws", id(rd), job)
+    proj.units_reported = n - len(out_idx)
+    proj.state = {
+        "mode": mode,
+        "units_fitted": n_fit,
+        "groups_reported": G_R,
+        "groups_outstanding": Gu,
+        "effective_groups": g_eff,
+        "prior_weight": 1 - wr,
+        "prior_weight_turnout": 1 - wz,
+        "prior_source": prior.source,
+        "swing_intercept": a_hat,
+        "swing_slopes": beta_hat,  # per candidate: baseline share, unmapped share, size
+        "feature_centres": {"baseline_share": qbar, "unmapped_share": pre.ubar, "log_expected_mean": pre.lE_mean, "log_expected_sd": pre.sd_lE},
+        "turnout_slope_size": thz_hat,
+        "log_turnout_ratio": mu_hat,
+        "group_sd": c.group_sd,
+        "unit_sd": c.unit_sd,
+        "shift_sd": c.shift_scale,
+        "imbalance": c.imbalance,
+        "imbalance_z": c.imbalance_z,
+        "interval_scale": iv_scale,
+        "draws": B,
+        "seed": params.seed,
+    }
+    return proj
+
+
+@dataclass(eq=False)
+class _CountPart:
+    """What ``_project_steps`` computes from the frame, the count and the parameters alone (not
+    the prior): kept on the frame with the count's digest (``RaceFrame._count_cache``). Its
+    arrays are read-only, so that a later refresh gets them as they were made."""
+
+    n_fit: int
+    G_R: int
+    Gu: int
+    mode: str
+    g_eff: float
+    a_all: np.ndarray  # (B + 1, K): the fits under every bootstrap weight, before the prior
+    beta_all: np.ndarray
+    mu_all: np.ndarray
+    thz_all: np.ndarray
+    beta_hat: np.ndarray
+    thz_hat: float
+    nG: np.ndarray
+    Lg: np.ndarray
+    vz_unit: float
+    vz_between: float
+    tau2: float
+    go: np.ndarray
+    SE: np.ndarray
+    SEq: np.ndarray
+    SEX: np.ndarray
+    x3g: np.ndarray
+    capg: np.ndarray
+    avail: np.ndarray
+    sq_SE2: np.ndarray
+    kg_go: np.ndarray
+    sq_kg: np.ndarray
+    eps_hat_go: np.ndarray
+    L_group: np.ndarray
+    L_unit: np.ndarray
+    M_shift: np.ndarray
+    shift_scale: float
+    imbalance: float
+    imbalance_z: float
+    iv_scale: float
+    Xrep: np.ndarray
+    resample: tuple | None
+    group_sd: np.ndarray
+    unit_sd: np.ndarray
+
+
+def _count_steps(frame: RaceFrame, state: RaceState, params: ModelParams, pre: _Prepared, out_idx: np.ndarray, counted: np.ndarray, pct_exp: float):
+    """The part of ``_project_steps`` that depends on the count and not on the prior (a generator:
+    it yields the stacked ``"solve"`` step). The same expressions, in the same order, as when they
+    were written inline."""
+    K = frame.n_candidates
+    rep = state.reported
+    E = frame.expected
+    B = params.draws
+    q = frame.base_share
+    qbar, ubar, x3, X = pre.qbar, pre.ubar, pre.x3, pre.X
+    P = X.shape[-1]
+    any_base = bool(frame.has_base.any())
+
+    # --- fit on reported units with votes ------------------------------------------
+    fit_idx = np.flatnonzero(rep & (state.valid > 0) & (E > 0))
+    n_fit = len(fit_idx)
+    G = frame.n_groups
     mode = "model"
     if not any_base:
         mode = "no_baseline"
-        notes.append("no baseline for this race: swing is measured from zero shares; wider intervals, no statistical call")
     if n_fit < params.min_units:
         mode = "prior" if any_base else "no_baseline"
-        notes.append(f"{n_fit} unit(s) counted (< {params.min_units}): the swing comes from {'other races' if prior.source != 'default' else 'a wide default prior'}; no statistical call")
 
     # Everything below on the fitted units only (f suffix): (m, ...) arrays.
     gfit = frame.group[fit_idx]
@@ -456,27 +641,11 @@ def _project_steps(frame: RaceFrame, state: RaceState, params: ModelParams, prio
         cov_between = np.zeros((K, K))
         vz_between = 0.0
     cov_group = (G_R * cov_between + m0 * cov_group_prior) / (G_R + m0)
-    vz_group = (G_R * vz_between + m0 * prior.turnout_sd**2) / (G_R + m0)
 
     tau2 = float(np.trace(cov_group))
     sig2 = float(np.trace(cov_unit))
     kg = np.where(nG > 0, nG * tau2 / (nG * tau2 + sig2 + 1e-12), 0.0)
-    kz = np.where(nG > 0, nG * vz_group / (nG * vz_group + vz_unit + 1e-12), 0.0)
     eps_hat = kg[:, None] * Rg
-
-    # Shrink the race's own swing towards the prior by precision: the race's
-    # mean swing is known to about tau²/g_eff from g_eff groups, the prior's to
-    # its own covariance.
-    prior_var = float(np.trace(prior.cov))
-    data_var = max(tau2 / g_eff, 1e-12) if g_eff > 0 else np.inf
-    wr = (1.0 / data_var) / (1.0 / data_var + 1.0 / max(prior_var, 1e-12)) if g_eff > 0 else 0.0
-    pz_var = prior.turnout_sd**2
-    dz_var = max(vz_group / g_eff, 1e-12) if g_eff > 0 else np.inf
-    wz = (1.0 / dz_var) / (1.0 / dz_var + 1.0 / max(pz_var, 1e-12)) if g_eff > 0 else 0.0
-    a_all = wr * a_all + (1 - wr) * prior.mean[None, :]
-    mu_all = wz * mu_all + (1 - wz) * prior.turnout
-    a_hat, mu_hat = a_all[0], float(mu_all[0])
-    zeta_hat = kz * Lg
 
     # --- outstanding units, per group ----------------------------------------------------
     gout = frame.group[out_idx]
@@ -501,19 +670,7 @@ def _project_steps(frame: RaceFrame, state: RaceState, params: ModelParams, prio
 
     L_group = psd_sqrt(cov_group)
     L_unit = psd_sqrt(cov_unit)
-    f_out = 1.0 - pct_exp
 
-    # The race-level swing uncertainty that the bootstrap over groups cannot see
-    # when few groups have reported, plus the arrival-order shift.
-    # The Bayesian bootstrap over groups already spreads the race's swing once
-    # several groups are in; with few, the prior's posterior spread stands in.
-    few = min(1.0, 3.0 / G_R) if G_R else 1.0
-    small = np.sqrt((1.0 - wr) * few)
-    small_z = np.sqrt((1.0 - wz) * few)
-    if small > 1e-3:
-        L_prior = L_prior_kept if L_prior_kept is not None else psd_sqrt(prior.cov)
-    else:
-        L_prior = np.zeros((K, K))
     # Covariate shift: how unlike the counted units the outstanding ones are
     # (standardised mean difference of baseline shares and size, the largest).
     imbalance, imbalance_z = _imbalance_pre(pre, E, rep)
@@ -522,7 +679,6 @@ def _project_steps(frame: RaceFrame, state: RaceState, params: ModelParams, prio
     # the share still out, so it is not scaled down again here (under an adversarial
     # order the outstanding units stay unlike the counted ones to the end).
     shift_scale = float(np.hypot(params.shift_sd, params.shift_imbalance * excess))
-    a_pt = a_hat
     # A partly reported group's own mean holds its prediction in place: when a
     # draw moves the race's coefficients, the group's residual moves the other
     # way, by its shrinkage weight (otherwise the bootstrap counts twice).
@@ -537,69 +693,20 @@ def _project_steps(frame: RaceFrame, state: RaceState, params: ModelParams, prio
     resample = None
     if G_R >= 5 and fresh.any():
         resample = (fresh, Rg[rg] * np.sqrt(G_R / max(G_R - P - 1, 1)), rd.picks(int(fresh.sum())), G_R / (G_R + m0))
-    fallback_share = np.maximum(qbar, 1e-9) / np.maximum(qbar, 1e-9).sum()
-
-    def group_votes(a, beta, mu, thz, eps, zeta, nz) -> np.ndarray:
-        # a: (..., K); beta: (..., K, P); mu, thz: (...); eps, nz: (..., Gu, K); zeta: (..., Gu)
-        # SEq + a SE + beta·SEX + eps SE + nz, accumulated in one array
-        shares = a[..., None, :] * SE[:, None]
-        shares += SEq
-        shares += _design_dot(beta, SEX)
-        shares += eps * SE[:, None]
-        shares += nz
-        np.clip(shares, 0.0, None, out=shares)
-        shares *= avail
-        tot = shares.sum(axis=-1, keepdims=True)
-        pos = tot > 0
-        shares /= np.where(pos, tot, 1.0)
-        if not pos.all():
-            np.copyto(shares, np.broadcast_to(fallback_share, shares.shape), where=~pos)
-        T = np.minimum(np.exp(mu[..., None] + thz[..., None] * x3g + zeta) * SE, capg)
-        shares *= T[..., None]
-        return shares
-
-    pt_groups = group_votes(a_pt, beta_hat, np.asarray(mu_hat), np.asarray(thz_hat), eps_hat[go], zeta_hat[go], np.zeros((Gu, K)))
-    point = counted + pt_groups.sum(axis=0)
-    point = _um.clip(point, bounds[0], bounds[1])
-
     iv_scale = params.interval_scale_prior if n_fit < params.min_units else interval_scale_of(params, imbalance_z, boxes=frame.units_are_boxes, pct_counted=pct_exp)
-    # Everything per draw (B rows) from here on runs over all races of this shape at once
-    # (``stacked.draws_and_summary``: the same operations, in the same order, as one race alone).
-    job = {
-        "rd": rd, "a1": a_all[1:], "a0": a_all[0], "small": small, "L_prior": L_prior, "M_shift": multinomial_sqrt(floor_shape, 1.0), "shift_scale": shift_scale,
-        "mu1": mu_all[1:], "c_turn": small_z * prior.turnout_sd, "c_shift": params.turnout_shift_sd * f_out,
-        "beta1": beta_all[1:], "beta0": beta_all[0], "thz1": thz_all[1:], "Xrep": Xrep, "kg": kg[go], "eps_hat": eps_hat[go], "L_group": L_group, "sq_kg": np.sqrt(1.0 - kg[go]),
-        "resample": resample, "zeta_hat": zeta_hat[go], "sq_kz": np.sqrt((1.0 - kz[go]) * vz_group), "L_unit": L_unit, "sq_SE2": np.sqrt(SE2),
-        "SE": SE, "SEq": SEq, "SEX": SEX, "avail": avail, "fallback": fallback_share, "x3g": x3g, "capg": capg,
-        "counted": counted, "bounds": bounds, "point": point, "scale": iv_scale,
-        "summary": (frame, counted, counted_valid, expected_total, pct_exp, remaining_cap, mode, notes),
-    }  # fmt: skip
-    proj = yield ("draws", id(rd), job)
-    proj.units_reported = n - len(out_idx)
-    proj.state = {
-        "mode": mode,
-        "units_fitted": n_fit,
-        "groups_reported": G_R,
-        "groups_outstanding": Gu,
-        "effective_groups": g_eff,
-        "prior_weight": 1 - wr,
-        "prior_weight_turnout": 1 - wz,
-        "prior_source": prior.source,
-        "swing_intercept": a_hat,
-        "swing_slopes": beta_hat,  # per candidate: baseline share, unmapped share, size
-        "feature_centres": {"baseline_share": qbar, "unmapped_share": ubar, "log_expected_mean": pre.lE_mean, "log_expected_sd": pre.sd_lE},
-        "turnout_slope_size": thz_hat,
-        "log_turnout_ratio": mu_hat,
-        "group_sd": np.sqrt(_um.maximum(np.diag(cov_group), 0)),
-        "unit_sd": np.sqrt(_um.maximum(np.diag(cov_unit), 0)),
-        "shift_sd": shift_scale,
-        "imbalance": imbalance,
-        "imbalance_z": imbalance_z,
-        "interval_scale": iv_scale,
-        "draws": B,
-        "seed": params.seed,
-    }
-    return proj
+    part = _CountPart(
+        n_fit, G_R, Gu, mode, g_eff, a_all, beta_all, mu_all, thz_all, beta_hat, thz_hat, nG, Lg, vz_unit, vz_between, tau2,
+        go, SE, SEq, SEX, x3g, capg, avail, np.sqrt(SE2), kg[go], np.sqrt(1.0 - kg[go]), eps_hat[go], L_group, L_unit,
+        multinomial_sqrt(floor_shape, 1.0), shift_scale, imbalance, imbalance_z, iv_scale, Xrep, resample,
+        np.sqrt(_um.maximum(np.diag(cov_group), 0)), np.sqrt(_um.maximum(np.diag(cov_unit), 0)),
+    )  # fmt: skip
+    for v in vars(part).values():
+        if isinstance(v, np.ndarray):
+            v.setflags(write=False)
+    if resample is not None:
+        resample[1].setflags(write=False)
+        resample[0].setflags(write=False)
+    return part
 
 
 @dataclass(frozen=True, eq=False)

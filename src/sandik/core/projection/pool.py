@@ -223,7 +223,7 @@ def project_race(
     hit = frame._outcome_cache
     if hit is not None and hit[0] == ck:
         return hit[1]
-    proj = project(frame, state, params, prior)
+    proj = project(frame, state, params, prior, key=ck[0])
     oc = RaceOutcome(proj, decide(frame, state, proj, rule))
     frame._outcome_cache = (ck, oc)
     return oc
@@ -261,7 +261,7 @@ def project_races(
             out[rid] = hit[1]
         else:
             todo.append((rid, ck, prior))
-    projs = project_stacked([(frames[rid], states[rid], params, prior) for rid, _, prior in todo])
+    projs = project_stacked([(frames[rid], states[rid], params, prior, ck[0]) for rid, ck, prior in todo])
     for (rid, ck, _), proj in zip(todo, projs):
         oc = RaceOutcome(proj, decide(frames[rid], states[rid], proj, rule))
         frames[rid]._outcome_cache = (ck, oc)
