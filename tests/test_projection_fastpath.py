@@ -25,7 +25,7 @@ PARAMS = ModelParams(draws=40)
 
 def _fresh(frame: RaceFrame) -> RaceFrame:
     """The same race with nothing computed yet (no per-frame caches)."""
-    return dataclasses.replace(frame, _inc=None, _pre=None, _guard_totals=None, _swing_cache=None, _qbar=None, _outcome_cache=None, _conformal=None, _count_cache=None)
+    return dataclasses.replace(frame, _inc=None, _pre=None, _guard_totals=None, _swing_cache=None, _qbar=None, _outcome_cache=None, _conformal=None, _count_cache=None, _odds_cache=None)
 
 
 def _race(rng: np.random.Generator, rid: str, n: int, k: int, n_groups: int, parties: list[str]) -> RaceFrame:
@@ -236,3 +236,32 @@ def test_entrywise_swing_solve_matches_the_general_ridge_solve(seed, m, K, G, D)
     a_ref, b_ref = _solve(om, _suff(X, y, A, gs), 0.004)
     np.testing.assert_allclose(a_fast, a_ref, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(b_fast, b_ref, rtol=1e-7, atol=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(40, 120), st.floats(0.5, 0.9), st.floats(-0.005, 0.005))
+def test_kept_conformal_odds_equal_a_fresh_fit(seed, n, frac, nudge):
+    """The conformal check's covariate-shift odds are kept per (leader, runner-up) with the units
+    in: a second check of the same units in (another projection: the prior moved) must give what
+    a fresh frame gives, and new units in must refit them."""
+    from sandik.core.projection.conformal import conformal_margin
+
+    rng = np.random.default_rng(seed)
+    fr = _race(rng, "r", n, 3, 5, ["A", "B", "C"])
+    valid = np.minimum(rng.binomial(fr.registered, 0.8), fr.cap)
+    votes = np.array([rng.multinomial(v, [0.5, 0.3, 0.2]) for v in valid])
+    fin = (votes, valid, rng.permutation(n))
+    state = _state(fin, int(frac * n))
+    proj = project(fr, state, PARAMS)
+    first = conformal_margin(fr, state, proj)
+    kept = dict(fr._odds_cache or {})
+    # the same units in, another projection (as after a move of the pooled prior)
+    proj2 = dataclasses.replace(proj, state={**proj.state, "swing_intercept": proj.state["swing_intercept"] + nudge}, margin=proj.margin + 1000 * nudge)
+    got = conformal_margin(fr, state, proj2)
+    assert repr(got) == repr(conformal_margin(_fresh(fr), state, proj2))
+    if "quantile" in first:  # the odds were fitted (enough calibration units, something out)
+        assert kept and all(fr._odds_cache[k][1] is kept[k][1] for k in kept)  # reused, not refitted
+    later = _state(fin, min(n - 1, int(frac * n) + 5))
+    proj3 = project(fr, later, PARAMS)
+    assert repr(conformal_margin(fr, later, proj3)) == repr(conformal_margin(_fresh(fr), later, proj3))
+    assert repr(first) == repr(conformal_margin(_fresh(fr), state, proj))

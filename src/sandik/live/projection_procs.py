@@ -95,7 +95,7 @@ def split_races(frames: dict[str, RaceFrame], processes: int) -> list[list[str]]
 def _bare(frame: RaceFrame) -> RaceFrame:
     """The frame without what a process derives from it (rebuilt on first use in the child)."""
     f = copy.copy(frame)
-    f._inc = f._pre = f._guard_totals = f._swing_cache = f._qbar = f._outcome_cache = f._conformal = f._count_cache = None
+    f._inc = f._pre = f._guard_totals = f._swing_cache = f._qbar = f._outcome_cache = f._conformal = f._count_cache = f._odds_cache = None
     return f
 
 
@@ -211,14 +211,15 @@ def _child(conn: Any) -> None:
                 reply = project(msg[1], msg[2])
             elif op == "forget":  # benchmarks: drop the kept outcomes, swings and count parts (and the draws: a cold start)
                 for fr in frames.values():
-                    fr._outcome_cache = fr._swing_cache = fr._count_cache = None
+                    fr._outcome_cache = fr._swing_cache = fr._count_cache = fr._odds_cache = None
                 if msg[1]:
                     clear_draw_cache()
-            elif op == "keep":  # benchmarks: remember the kept outcomes and swings ...
-                kept = {rid: (fr._outcome_cache, fr._swing_cache, fr._count_cache) for rid, fr in frames.items()}
+            elif op == "keep":  # benchmarks: remember the kept outcomes, swings, count parts and odds ...
+                kept = {rid: (fr._outcome_cache, fr._swing_cache, fr._count_cache, dict(fr._odds_cache or {})) for rid, fr in frames.items()}
             elif op == "restore":  # ... and put them back, so that every repeat starts alike
                 for rid, fr in frames.items():
-                    fr._outcome_cache, fr._swing_cache, fr._count_cache = kept.get(rid, (None, None, None))
+                    fr._outcome_cache, fr._swing_cache, fr._count_cache, odds = kept.get(rid, (None, None, None, {}))
+                    fr._odds_cache = dict(odds)
             elif op == "stop":
                 conn.send(("ok", None))
                 return

@@ -101,9 +101,21 @@ def conformal_margin(frame: RaceFrame, state: RaceState, proj: RaceProjection, l
         X[:, 1:] = (X[:, 1:] - X[:, 1:].mean(axis=0)) / (X[:, 1:].std(axis=0) + 1e-9)
         X.setflags(write=False)
         kept[("X", L, R)] = X
-    beta = _logistic(X, state.reported.astype(float))
-    p_in = 1.0 / (1.0 + np.exp(-_um.clip(X @ beta, -30, 30)))
-    odds = _um.clip((1 - p_in) / np.maximum(p_in, 1e-9), 0.05, 20.0)
+    # The odds depend on the units in (and the two leaders) alone: kept for the last set of
+    # units in, so that a refresh of a race no sheet reached (its prior moved) does not refit them.
+    rep_key = np.packbits(state.reported).tobytes()
+    odds_kept = frame._odds_cache
+    if odds_kept is None:
+        odds_kept = frame._odds_cache = {}
+    hit = odds_kept.get((L, R))
+    if hit is not None and hit[0] == rep_key:
+        odds = hit[1]
+    else:
+        beta = _logistic(X, state.reported.astype(float))
+        p_in = 1.0 / (1.0 + np.exp(-_um.clip(X @ beta, -30, 30)))
+        odds = _um.clip((1 - p_in) / np.maximum(p_in, 1e-9), 0.05, 20.0)
+        odds.setflags(write=False)
+        odds_kept[(L, R)] = (rep_key, odds)
     test_w = float(odds[out].mean())
     Q = weighted_quantile_with_infinity(scores, odds[idx], test_w, level)
     # Margin of the outstanding units, predicted the same way, bounded by Q per expected vote.

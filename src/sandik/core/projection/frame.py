@@ -66,6 +66,7 @@ class RaceFrame:
     _qbar: np.ndarray | None = field(default=None, repr=False)
     _outcome_cache: Any = field(default=None, repr=False)  # (inputs, the race's last outcome): see pool.project_race
     _conformal: Any = field(default=None, repr=False)  # the conformal check's per-frame features (conformal.py)
+    _odds_cache: Any = field(default=None, repr=False)  # (leader, runner-up) -> (units in, the conformal check's covariate-shift odds)
     _count_cache: Any = field(default=None, repr=False)  # (digest of the count, params, what the model derives from them alone): see model._project_steps
     _boxes: bool | None = field(default=None, repr=False)
 
