@@ -49,6 +49,10 @@ INTERVAL = 1.0  # seconds between passes; a pass only runs when some race change
 MODEL_ACTOR = "sandik-model"
 CHUNK = 50  # races between rests (~0.2 s of model work); between chunks the worker rests (REST x the chunk's time)
 REST = 1.0
+# While sheets stream in (LiveService.writes_streaming) the worker rests longer: readers keep four
+# fifths of the interpreter (read p99 at a full-speed replay with the worker on: 24 ms at 1.0,
+# 19 ms at 4.0, docs/benchmarks.md), and a projection is outdated by the next batch anyway.
+REST_STREAMING = 4.0
 PRIOR_EVERY = 30.0  # seconds: races still in prior mode are reprojected this often (their pooled prior moves as others report)
 
 
@@ -256,9 +260,10 @@ class ProjectionWorker:
                     cb(event)
                 except Exception:  # a closed loop must not stop the projections
                     pass
-            # The model shares the server's CPU (and GIL): rest as long as the chunk took, so readers keep
-            # at least half of it while a long pass (the first one of a big election) runs.
-            if not last and (self._stop.wait(spent * REST) or self.svc._stopping.is_set()):
+            # The model shares the server's CPU (and GIL): rest as long as the chunk took (four times as
+            # long while sheets stream in), so readers keep at least half of it during a long pass.
+            rest = REST_STREAMING if self.svc.writes_streaming() else REST
+            if not last and (self._stop.wait(spent * rest) or self.svc._stopping.is_set()):
                 if marks_version:
                     with self._lock:
                         self._dirty = (self._dirty or set()) | set(order[i + CHUNK :])
