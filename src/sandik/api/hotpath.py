@@ -1,11 +1,13 @@
 """The hot path: cached GETs answered before FastAPI sees them.
 
 A FastAPI route that serves a per-version snapshot (``deps.cached``) records
-its URL. While that snapshot is current, the next request for the same URL is
-answered here from the cached bytes (or with 304), skipping routing, parameter
-parsing and response classes: the same bytes, a fraction of the cost. Anything
-else (first request, a new version, other methods, other URLs) goes through
-FastAPI, which rebuilds the snapshot and records the URL again.
+its URL. The next requests for the same URL are answered here from the cached
+bytes (or with 304), skipping routing, parameter parsing and response classes:
+the same bytes, a fraction of the cost. When the version has moved, the snapshot
+is rebuilt once for all readers (``deps.rebuild``); they get the previous bytes
+meanwhile under a stream of writes, or wait for the new ones after a lone write.
+Anything else (first request, other methods, other URLs, a failed rebuild) goes
+through FastAPI, which builds the snapshot and records the URL again.
 """
 
 from __future__ import annotations

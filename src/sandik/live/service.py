@@ -135,7 +135,6 @@ class LiveService:
         self.updated_at = self._last_received() or datetime.now(UTC).isoformat(timespec="seconds")
         self.accepted_at = time.time()
         self._cache: dict[str, Snapshot] = {}
-        self._building: set[str] = set()  # keys being rebuilt for a new version: their old bytes may be served meanwhile
         self._changes: deque[Change] = deque(maxlen=CHANGE_LOG)
         self._change_times: deque[float] = deque(maxlen=STREAM_CHANGES)  # monotonic times of the last changes
         self._previous: dict[str, RaceResult] | None = None
@@ -441,16 +440,12 @@ class LiveService:
         snap = self._cache.get(key)
         if snap is not None and snap.version == self.version:
             return snap
-        self._building.add(key)
-        try:
-            with self.lock:
-                v = self.version
-                snap = self._cache.get(key)
-                if snap is not None and snap.version == v:
-                    return snap
-                body = dumps(build())
-        finally:
-            self._building.discard(key)
+        with self.lock:
+            v = self.version
+            snap = self._cache.get(key)
+            if snap is not None and snap.version == v:
+                return snap
+            body = dumps(build())
         etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
         snap = Snapshot(v, body, etag)
         self._cache[key] = snap
