@@ -8,6 +8,7 @@ from datetime import date
 import numpy as np
 
 from sandik.core.model import Area, Candidate, Election, ElectionInfo, Party, Race
+from sandik.core.projection.frame import RaceFrame, max_voters, size_strata
 from sandik.core.sheet import TallySheet
 
 PARTIES = {
@@ -83,3 +84,33 @@ def make_sheet(e: Election, race_id: str, box_index: int, rng: random.Random, *,
         total_voters=total, ballots_used=total, valid_unchallenged=valid - challenged, valid_challenged=challenged,
         valid=valid, invalid=invalid, votes=votes, source=source, submitted_by="test",
     )  # fmt: skip
+
+
+def race_frame(
+    registered: np.ndarray,
+    base_share: np.ndarray,
+    groups: np.ndarray,
+    expected: np.ndarray,
+    *,
+    race_id: str = "r",
+    candidate_ids: tuple[str, ...] | None = None,
+    parties: tuple[str | None, ...] | None = None,
+    has_base: np.ndarray | None = None,
+) -> RaceFrame:
+    """A projection frame from unit arrays (``groups``: any labels, numbered in sorted order); the
+    rest (caps, strata, group ids) derived as ``core.projection.election`` derives it."""
+    k = base_share.shape[1]
+    gids = np.unique(groups)
+    return RaceFrame(
+        race_id=race_id,
+        candidate_ids=candidate_ids or tuple(f"c{i}" for i in range(k)),
+        candidate_parties=parties or tuple(f"P{i}" for i in range(k)),
+        registered=registered,
+        expected=expected,
+        cap=max_voters(registered),
+        base_share=base_share,
+        has_base=np.ones(len(registered), dtype=bool) if has_base is None else has_base,
+        group=np.searchsorted(gids, groups),
+        group_ids=tuple(str(g) for g in gids),
+        stratum=size_strata(registered),
+    )

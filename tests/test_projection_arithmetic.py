@@ -6,10 +6,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sandik.core.projection import CallRule, RaceFrame, RaceState, decide, dhondt, fraction_threshold, lock_winner, project
-from sandik.core.projection.frame import max_voters, size_strata
+from sandik.core.projection import CallRule, RaceState, decide, dhondt, fraction_threshold, lock_winner, project
+from sandik.core.projection.frame import max_voters
 from sandik.core.projection.model import LEVELS, ModelParams
 from sandik.core.projection.seats import seat_intervals
+from tests.factories import race_frame
 
 
 def naive_dhondt(votes: list[int], seats: int, eligible: list[bool]) -> list[int]:
@@ -71,21 +72,8 @@ def race_and_state(draw):
     has = rng.random(n) < draw(st.sampled_from([0.0, 0.5, 1.0]))
     base[~has] = 0
     groups = rng.integers(0, max(1, n // 4), n)
-    gids = np.unique(groups)
-    gmap = {g: i for i, g in enumerate(gids)}
-    frame = RaceFrame(
-        race_id="r",
-        candidate_ids=tuple(f"c{i}" for i in range(k)),
-        candidate_parties=tuple(f"P{i}" if i % 3 else None for i in range(k)),
-        registered=reg,
-        expected=reg * rng.uniform(0.3, 0.95, n),
-        cap=max_voters(reg),
-        base_share=base,
-        has_base=has,
-        group=np.array([gmap[g] for g in groups]),
-        group_ids=tuple(str(g) for g in gids),
-        stratum=size_strata(reg),
-    )
+    expected = reg * rng.uniform(0.3, 0.95, n)
+    frame = race_frame(reg, base, groups, expected, parties=tuple(f"P{i}" if i % 3 else None for i in range(k)), has_base=has)
     rep = rng.random(n) < draw(st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]))
     valid = np.minimum(rng.binomial(reg, 0.8), max_voters(reg))
     votes = np.array([rng.multinomial(v, rng.dirichlet(np.ones(k))) for v in valid]).reshape(n, k)
@@ -169,20 +157,7 @@ def _race(n=300, k=3, seed=5, frac=0.4):
     rng = np.random.default_rng(seed)
     reg = rng.integers(100, 400, n)
     base = rng.dirichlet(np.ones(k) * 3, n) * 0.97
-    groups = np.arange(n) // 25
-    frame = RaceFrame(
-        race_id="r",
-        candidate_ids=tuple(f"c{i}" for i in range(k)),
-        candidate_parties=tuple(f"P{i}" for i in range(k)),
-        registered=reg,
-        expected=reg * 0.8,
-        cap=max_voters(reg),
-        base_share=base,
-        has_base=np.ones(n, dtype=bool),
-        group=groups,
-        group_ids=tuple(str(g) for g in np.unique(groups)),
-        stratum=size_strata(reg),
-    )
+    frame = race_frame(reg, base, np.arange(n) // 25, reg * 0.8)
     valid = rng.binomial(reg, 0.8)
     votes = np.array([rng.multinomial(v, b / b.sum()) for v, b in zip(valid, base)])
     rep = rng.random(n) < frac

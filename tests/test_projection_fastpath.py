@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandik.core.projection import CallRule, RaceFrame, RaceState, project, project_many
-from sandik.core.projection.frame import max_voters, size_strata
 from sandik.core.projection.model import LEVELS, ModelParams, _solve, _solve_swing, _suff, _swing_sums, clear_draw_cache, draw_fresh, shared_draws
+from tests.factories import race_frame
 
 PARAMS = ModelParams(draws=40)
 
@@ -32,20 +32,8 @@ def _race(rng: np.random.Generator, rid: str, n: int, k: int, n_groups: int, par
     reg = rng.integers(20, 400, n)
     base = rng.dirichlet(np.ones(k), n) * rng.uniform(0.6, 1.0, (n, 1))
     groups = rng.integers(0, n_groups, n)
-    gids = np.unique(groups)
-    return RaceFrame(
-        race_id=rid,
-        candidate_ids=tuple(f"{rid}-c{i}" for i in range(k)),
-        candidate_parties=tuple(parties[:k]),
-        registered=reg,
-        expected=reg * rng.uniform(0.4, 0.95, n),
-        cap=max_voters(reg),
-        base_share=base,
-        has_base=np.ones(n, dtype=bool),
-        group=np.searchsorted(gids, groups),
-        group_ids=tuple(str(g) for g in gids),
-        stratum=size_strata(reg),
-    )
+    expected = reg * rng.uniform(0.4, 0.95, n)
+    return race_frame(reg, base, groups, expected, race_id=rid, candidate_ids=tuple(f"{rid}-c{i}" for i in range(k)), parties=tuple(parties[:k]))
 
 
 @st.composite

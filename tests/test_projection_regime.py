@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from sandik.core.projection import RaceFrame, RaceState, project
-from sandik.core.projection.frame import BOX_MAX_REGISTERED, max_voters, size_strata
+from sandik.core.projection.frame import BOX_MAX_REGISTERED
 from sandik.core.projection.model import BOX_EARLY_UNTIL, ModelParams, interval_scale_of
 from sandik.datasets.registry import shared_data_dir
+from tests.factories import race_frame
 
 SHARED = shared_data_dir()
 needs_shared = pytest.mark.skipif(not (SHARED / "istanbul-2019-ballot-boxes").is_dir(), reason="shared real data not available")
@@ -23,20 +24,7 @@ def _frame(reg: np.ndarray, seed: int = 5, k: int = 3) -> RaceFrame:
     rng = np.random.default_rng(seed)
     n = len(reg)
     base = rng.dirichlet(np.ones(k) * 3, n) * 0.97
-    groups = np.arange(n) // max(n // 8, 1)
-    return RaceFrame(
-        race_id="r",
-        candidate_ids=tuple(f"c{i}" for i in range(k)),
-        candidate_parties=tuple(f"P{i}" for i in range(k)),
-        registered=reg,
-        expected=reg * 0.8,
-        cap=max_voters(reg),
-        base_share=base,
-        has_base=np.ones(n, dtype=bool),
-        group=groups,
-        group_ids=tuple(str(g) for g in np.unique(groups)),
-        stratum=size_strata(reg),
-    )
+    return race_frame(reg, base, np.arange(n) // max(n // 8, 1), reg * 0.8)
 
 
 def _state(frame: RaceFrame, frac: float, seed: int = 6) -> RaceState:
