@@ -25,7 +25,7 @@ PARAMS = ModelParams(draws=40)
 
 def _fresh(frame: RaceFrame) -> RaceFrame:
     """The same race with nothing computed yet (no per-frame caches)."""
-    return dataclasses.replace(frame, _inc=None, _pre=None, _guard_totals=None, _swing_cache=None, _qbar=None, _outcome_cache=None, _conformal=None, _count_cache=None, _odds_cache=None)
+    return dataclasses.replace(frame, _pre=None, _guard_totals=None, _swing_cache=None, _qbar=None, _outcome_cache=None, _conformal=None, _count_cache=None, _odds_cache=None)
 
 
 def _race(rng: np.random.Generator, rid: str, n: int, k: int, n_groups: int, parties: list[str]) -> RaceFrame:

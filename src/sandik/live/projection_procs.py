@@ -95,7 +95,7 @@ def split_races(frames: dict[str, RaceFrame], processes: int) -> list[list[str]]
 def _bare(frame: RaceFrame) -> RaceFrame:
     """The frame without what a process derives from it (rebuilt on first use in the child)."""
     f = copy.copy(frame)
-    f._inc = f._pre = f._guard_totals = f._swing_cache = f._qbar = f._outcome_cache = f._conformal = f._count_cache = f._odds_cache = None
+    f._pre = f._guard_totals = f._swing_cache = f._qbar = f._outcome_cache = f._conformal = f._count_cache = f._odds_cache = None
     return f
 
 

@@ -72,7 +72,8 @@ class CallDecision:
 
 
 def _lower_quantile(x: np.ndarray, q: float) -> float:
-    """``np.quantile(x, q)`` (linear interpolation) for a small q, from a partial sort."""
+    """The q-quantile by linear interpolation for a small q, from a partial sort: the same
+    arithmetic as ``model._quantiles`` (``np.quantile`` may differ in the last bit)."""
     pos = q * (len(x) - 1)
     lo = int(np.floor(pos))
     part = np.partition(x, (lo, min(lo + 1, len(x) - 1)))

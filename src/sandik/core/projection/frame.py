@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from sandik.errors import ModelError
 
@@ -56,7 +55,6 @@ class RaceFrame:
     unit_ids: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # why the projection is weaker than usual (no baseline, new candidate, ...)
     on_ballot: np.ndarray | None = None  # (n, K) bool: candidate k stands in unit j (None: everyone everywhere)
-    _inc: sparse.csr_matrix | None = field(default=None, repr=False)
     # Everything the model derives from the frame alone (design matrix, feature
     # centres, group totals), built on first use and reused by every refresh:
     # a frame is fixed for the night, so this is computed once per race, not per batch.
@@ -106,14 +104,6 @@ class RaceFrame:
         if self._boxes is None:
             self._boxes = bool(self.n_units) and float(np.median(self.registered)) <= BOX_MAX_REGISTERED
         return self._boxes
-
-    @property
-    def incidence(self) -> sparse.csr_matrix:
-        """(groups x units) 0/1 matrix: sums per group in one sparse product."""
-        if self._inc is None:
-            n = self.n_units
-            self._inc = sparse.csr_matrix((np.ones(n), (self.group, np.arange(n))), shape=(self.n_groups, n))
-        return self._inc
 
     @property
     def baseline_mean(self) -> np.ndarray:

@@ -249,12 +249,9 @@ class _Prepared:
     sd_lE: float
     x3: np.ndarray  # (n,) scaled log expected vote
     X: np.ndarray  # (n, K, P) design
-    onb: np.ndarray  # (n, K) bool
     onb_f: np.ndarray  # (n, K) float
     imb_F: np.ndarray  # (n, c) imbalance features
-    imb_mean: np.ndarray
     imb_sd: np.ndarray
-    E_sum: float
     # The default prior and its square root depend on the frame and two parameters
     # only: kept per (prior_group_sd, turnout_prior_sd) for the races that use it.
     default_priors: dict = field(default_factory=dict)
@@ -287,7 +284,7 @@ def prepared(frame: RaceFrame) -> _Prepared:
     else:
         m_all = np.zeros(F.shape[1])
         sd = np.zeros(F.shape[1])
-    pre = _Prepared(u, qbar, ubar, float(lE.mean()) if n else 0.0, sd_lE, x3, X, onb, onb.astype(float), F, m_all, sd, E_sum)
+    pre = _Prepared(u, qbar, ubar, float(lE.mean()) if n else 0.0, sd_lE, x3, X, onb.astype(float), F, sd)
     pre.fallback_share = np.maximum(qbar, 1e-9) / np.maximum(qbar, 1e-9).sum()
     frame._pre = pre
     return pre
