@@ -11,13 +11,14 @@ from sandik.core.sheet import TallySheet
 from tests.factories import PARTIES
 
 
-def sibling_election(seed: int = 0, *, districts: int = 2, hoods: int = 20, boxes: int = 10, metro: bool = False) -> tuple[Election, list[TallySheet]]:
+def sibling_election(seed: int = 0, *, districts: int = 2, hoods: int = 20, boxes: int = 10, metro: bool = False, alike: float = 1.0) -> tuple[Election, list[TallySheet]]:
     """Districts with one mayor race each (candidates A, B, C, I); neighbourhoods of ``boxes`` boxes sharing one set of shares.
 
     ``metro``: every box also votes in a province race (candidates B, A, C in that order, no
     independent), and each box has its own shares around its neighbourhood's, which both its
     races follow: boxes of a neighbourhood then differ beyond the binomial, as real ones do, while
-    a box's two sheets agree closely.
+    a box's two sheets agree closely. ``alike``: how much the neighbourhoods' shares resemble
+    each other (a multiplier of the Dirichlet concentration).
     """
     rng = np.random.default_rng(seed)
     areas = {"x": Area("x", "country", "Xland", None), "x.01": Area("x.01", "province", "P1", "x")}
@@ -37,7 +38,7 @@ def sibling_election(seed: int = 0, *, districts: int = 2, hoods: int = 20, boxe
         for h in range(hoods):
             hid = f"{did}.n{h}"
             areas[hid] = Area(hid, "neighbourhood", f"N{h}", did)
-            shares = rng.dirichlet([12, 8, 3, 1])
+            shares = rng.dirichlet(np.array([12, 8, 3, 1]) * alike)
             turnout = rng.uniform(0.75, 0.9)
             for b in range(boxes):
                 K = int(rng.integers(250, 400))

@@ -297,3 +297,40 @@ def test_implausible_voters_by_law_catch_a_balanced_tenfold_count(clean):
     i = int(inj.rows[up][0])
     s = next(x for x in ch.flag(i).signals if x.name == "implausible_by_law")
     assert s.tier == "high" and s.value == bad.col("voted_by_law")[i] >= s.threshold
+
+
+def test_second_pass_clears_the_honest_sibling_of_a_shifted_sheet():
+    # Two boxes per neighbourhood: a shifted sheet is its sibling's whole reference, so against it
+    # the honest sheet looks shifted back. Method 1.2 judges both again without the first pass's
+    # high-tier rows: the honest one against the rest of its race (clean), the shifted one keeps
+    # its flag because the race still shows it shifted.
+    e, sheets = sibling_election(5, districts=3, hoods=40, boxes=2, alike=30.0)
+    by_area = {}
+    for s in sheets:
+        by_area.setdefault(s.box_id.rsplit(".", 1)[0], []).append(s)
+    ids = ["A", "B", "C", "I"]
+    bad_ids, honest_ids, bad = [], [], list(sheets)
+    for hood in [h for h in by_area if h.endswith(".n7")]:  # one pair per district
+        s, sib = by_area[hood]
+        vals = [s.votes[c] for c in ids]
+        shifted = dict(zip(ids, vals[-1:] + vals[:-1]))
+        bad = [replace(x, votes=shifted) if x is s else x for x in bad]
+        bad_ids.append(s.box_id)
+        honest_ids.append(sib.box_id)
+    tab = from_sheets(e, bad)
+    old, new = run_checks(tab, refine=False), run_checks(tab)
+    bad_rows = [_row(tab, b) for b in bad_ids]
+    honest_rows = [_row(tab, b) for b in honest_ids]
+    assert (old.tier_rank()[honest_rows] == 0).all()  # what 1.1 did: both sheets of each pair flagged
+    assert (new.tier_rank()[bad_rows] == 0).all()
+    assert not (new.tier_rank()[honest_rows] == 0).any()
+    assert all(new.flag(i).signals[0].name == "shifted_columns" for i in bad_rows if new.flag(i).signals)
+    untouched = np.setdiff1d(np.arange(len(tab)), bad_rows + honest_rows)
+    assert (new.tier_rank()[untouched] == 0).sum() == 0
+
+
+def test_second_pass_changes_nothing_without_high_tier_rows(clean):
+    e, sheets, ch = clean
+    one = run_checks(ch.table, refine=False)
+    assert (ch.tier_rank() == one.tier_rank()).all()
+    assert np.array_equal(np.nan_to_num(ch.z), np.nan_to_num(one.z))

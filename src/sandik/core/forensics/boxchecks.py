@@ -50,6 +50,7 @@ a turnout outlier: for the turnout of its race's median box).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Any
@@ -59,7 +60,7 @@ import numpy as np
 from sandik.core.forensics.groups import dense, double_mad_z, group_median, group_sum
 from sandik.core.forensics.table import HEADER, SheetTable
 
-METHOD_VERSION = "sandik-forensics/1.1"  # 1.1: cross-race swap signature, implausible voters by law
+METHOD_VERSION = "sandik-forensics/1.2"  # 1.1: cross-race swap signature, implausible voters by law; 1.2: second pass without the high-tier rows in the references
 NOT_AN_ACCUSATION = (
     "A flag says that this sheet is unusual enough to be looked at again (the photo, the copy "
     "of the observers, the count). It is not an accusation: honest boxes can be unusual, and "
@@ -495,9 +496,48 @@ def _cross_race_swap(tab: SheetTable, t: Thresholds, p: np.ndarray, ref: np.ndar
     return pair, red_out, zmax, lr_out
 
 
-def run_checks(tab: SheetTable, thresholds: Thresholds | None = None) -> BoxChecks:
-    """Run every per-box check over the table."""
+def run_checks(tab: SheetTable, thresholds: Thresholds | None = None, *, refine: bool = True) -> BoxChecks:
+    """Run every per-box check over the table.
+
+    Two passes (method 1.2): a sheet flagged at the high tier is likely wrong, and as long as it
+    stays in its neighbours' reference it makes them look unusual too (in a neighbourhood of
+    two boxes, a shifted sheet makes its honest sibling look shifted back). The second pass
+    leaves the first pass's high-tier rows out of every reference. A row that thereby loses all
+    its siblings falls back to the rest of its race; if it was high in the first pass and is
+    still flagged (medium or higher) against the race, it keeps its first-pass flag, because the
+    race is a weaker reference than the sibling that has not been shown wrong either.
+    ``refine=False``: the first pass alone (method 1.1)."""
     t = thresholds or Thresholds()
+    first = _check_pass(tab, t, None)
+    if not refine:
+        return first
+    suspect = first.tier_rank() == 0
+    if not suspect.any():
+        return first
+    second = _check_pass(tab, t, suspect)
+    orphaned = (first.level == 0) & (second.level != 0)
+    return _merge_rows(second, first, suspect & orphaned & (second.tier_rank() <= TIER_RANK["medium"]))
+
+
+def _merge_rows(base: BoxChecks, other: BoxChecks, take: np.ndarray) -> BoxChecks:
+    """``base`` with the rows where ``take`` is true replaced by ``other``'s."""
+    if not take.any():
+        return base
+    n = len(take)
+    fields = {}
+    for f in dataclasses.fields(BoxChecks):
+        a, b = getattr(base, f.name), getattr(other, f.name)
+        if isinstance(a, np.ndarray) and a.shape[:1] == (n,):
+            fields[f.name] = np.where(take.reshape((n,) + (1,) * (a.ndim - 1)), b, a)
+        elif isinstance(a, dict):
+            fields[f.name] = {k: np.where(take, b[k], v) if isinstance(v, np.ndarray) and v.shape == (n,) else v for k, v in a.items()}
+        else:
+            fields[f.name] = a
+    return BoxChecks(**fields)
+
+
+def _check_pass(tab: SheetTable, t: Thresholds, exclude: np.ndarray | None) -> BoxChecks:
+    """One pass of every check; ``exclude``: rows left out of every other row's reference (their own sheets are still checked)."""
     n, C = tab.votes.shape
     votes = tab.votes.astype(np.float64)
     mask = tab.mask
@@ -511,14 +551,21 @@ def run_checks(tab: SheetTable, thresholds: Thresholds | None = None) -> BoxChec
     # The (n, C) matrices are built in place where possible: on a national election each one is
     # tens of megabytes, and allocating fresh pages costs as much as the arithmetic.
     g, ng = dense(race, tab.area)
-    gv = group_sum(g, votes, ng)
-    gn = group_sum(g, nv, ng)
-    gc = np.bincount(g, minlength=ng)
-    sib_n = gn[g] - nv
-    rv = group_sum(race, votes, n_races)
-    rn = group_sum(race, nv, n_races)
-    race_n = rn[race] - nv
-    has_sib = (gc[g] >= 2) & (sib_n >= t.min_sibling_valid)
+    if exclude is not None and exclude.any():
+        keep = (~exclude).astype(np.float64)
+        votes_in = votes * keep[:, None]
+        nv_in = nv * keep
+        others = np.bincount(g, weights=keep, minlength=ng)[g] - keep
+    else:
+        votes_in, nv_in = votes, nv
+        others = np.bincount(g, minlength=ng)[g] - 1
+    gv = group_sum(g, votes_in, ng)
+    gn = group_sum(g, nv_in, ng)
+    sib_n = gn[g] - nv_in
+    rv = group_sum(race, votes_in, n_races)
+    rn = group_sum(race, nv_in, n_races)
+    race_n = rn[race] - nv_in
+    has_sib = (others >= 1) & (sib_n >= t.min_sibling_valid)
     has_race = race_n >= t.min_sibling_valid
     ref_n = np.where(has_sib, sib_n, np.where(has_race, race_n, np.nan))
     level = np.where(has_sib, 0, np.where(has_race, 1, -1))
@@ -527,7 +574,7 @@ def run_checks(tab: SheetTable, thresholds: Thresholds | None = None) -> BoxChec
     ref = gv[g]
     to_race = np.flatnonzero(~has_sib)
     ref[to_race] = rv[race[to_race]]
-    ref -= votes
+    ref -= votes_in
     with np.errstate(divide="ignore", invalid="ignore"):
         ref /= np.where(has_sib, sib_n, race_n)[:, None]
         p = votes / nv[:, None]
