@@ -107,10 +107,7 @@ def main() -> None:
 
     def forget_outcomes():
         for f in frames.values():
-            f._outcome_cache = None
-            f._swing_cache = None
-            f._count_cache = None
-            f._odds_cache = None
+            f.forget_counts()
 
     def cold():
         forget_outcomes()
@@ -120,12 +117,11 @@ def main() -> None:
     _, warm, warm_cpu = timed(lambda: project_election(e, tally, prev, frames=frames), forget_outcomes)
     shapes, draw_mb = len(model._draw_cache), model._draw_cache_bytes / 2**20
     # What a refresh keeps for the next one, as the refresh before the batch left it.
-    kept = {rid: (f._outcome_cache, f._swing_cache, getattr(f, "_count_cache", None), dict(getattr(f, "_odds_cache", None) or {})) for rid, f in frames.items()}
+    kept = {rid: f.kept_counts() for rid, f in frames.items()}
 
     def restore():
         for rid, f in frames.items():
-            f._outcome_cache, f._swing_cache, f._count_cache, odds = kept[rid]
-            f._odds_cache = dict(odds)
+            f.restore_counts(kept[rid])
 
     batch = night[cut : cut + args.batch]
     apply(batch)

@@ -10,6 +10,7 @@ plain computation it replaces, so that they cannot drift apart.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -25,7 +26,9 @@ PARAMS = ModelParams(draws=40)
 
 def _fresh(frame: RaceFrame) -> RaceFrame:
     """The same race with nothing computed yet (no per-frame caches)."""
-    return dataclasses.replace(frame, _pre=None, _guard_totals=None, _swing_cache=None, _qbar=None, _outcome_cache=None, _conformal=None, _count_cache=None, _odds_cache=None)
+    fresh = copy.copy(frame)
+    fresh.forget_all()
+    return fresh
 
 
 def _race(rng: np.random.Generator, rid: str, n: int, k: int, n_groups: int, parties: list[str]) -> RaceFrame:

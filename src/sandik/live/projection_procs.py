@@ -95,7 +95,7 @@ def split_races(frames: dict[str, RaceFrame], processes: int) -> list[list[str]]
 def _bare(frame: RaceFrame) -> RaceFrame:
     """The frame without what a process derives from it (rebuilt on first use in the child)."""
     f = copy.copy(frame)
-    f._pre = f._guard_totals = f._swing_cache = f._qbar = f._outcome_cache = f._conformal = f._count_cache = f._odds_cache = None
+    f.forget_all()
     return f
 
 
@@ -211,15 +211,17 @@ def _child(conn: Any) -> None:
                 reply = project(msg[1], msg[2])
             elif op == "forget":  # benchmarks: drop the kept outcomes, swings and count parts (and the draws: a cold start)
                 for fr in frames.values():
-                    fr._outcome_cache = fr._swing_cache = fr._count_cache = fr._odds_cache = None
+                    fr.forget_counts()
                 if msg[1]:
                     clear_draw_cache()
             elif op == "keep":  # benchmarks: remember the kept outcomes, swings, count parts and odds ...
-                kept = {rid: (fr._outcome_cache, fr._swing_cache, fr._count_cache, dict(fr._odds_cache or {})) for rid, fr in frames.items()}
+                kept = {rid: fr.kept_counts() for rid, fr in frames.items()}
             elif op == "restore":  # ... and put them back, so that every repeat starts alike
                 for rid, fr in frames.items():
-                    fr._outcome_cache, fr._swing_cache, fr._count_cache, odds = kept.get(rid, (None, None, None, {}))
-                    fr._odds_cache = dict(odds)
+                    if rid in kept:
+                        fr.restore_counts(kept[rid])
+                    else:
+                        fr.forget_counts()
             elif op == "stop":
                 conn.send(("ok", None))
                 return

@@ -83,6 +83,30 @@ class RaceFrame:
         if (self.expected < 0).any() or not np.isfinite(self.expected).all():
             raise ModelError(f"race {self.race_id}: expected vote must be finite and non-negative")
 
+    # What the refreshes keep between counts (forgotten for a cold start) ...
+    COUNT_CACHES = ("_outcome_cache", "_swing_cache", "_count_cache", "_odds_cache")
+    # ... and what depends on the frame alone (rebuilt on first use, e.g. in another process).
+    FRAME_CACHES = ("_pre", "_guard_totals", "_qbar", "_conformal", "_boxes")
+
+    def forget_counts(self) -> None:
+        """Drop everything kept from earlier counts: the next refresh starts cold."""
+        for name in self.COUNT_CACHES:
+            setattr(self, name, None)
+
+    def forget_all(self) -> None:
+        """Drop every derived value too (a frame about to be sent to another process)."""
+        self.forget_counts()
+        for name in self.FRAME_CACHES:
+            setattr(self, name, None)
+
+    def kept_counts(self) -> tuple:
+        """A snapshot of what the refreshes keep, for ``restore_counts`` (benchmarks repeat a refresh from one state)."""
+        return tuple(dict(v) if isinstance(v, dict) else v for v in (getattr(self, n) for n in self.COUNT_CACHES))
+
+    def restore_counts(self, kept: tuple) -> None:
+        for name, v in zip(self.COUNT_CACHES, kept):
+            setattr(self, name, dict(v) if isinstance(v, dict) else v)
+
     @property
     def n_units(self) -> int:
         return len(self.registered)
