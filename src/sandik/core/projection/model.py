@@ -62,7 +62,12 @@ CALL_LEVEL = 0.999  # two-sided interval of the margin that must exclude zero fo
 class ModelParams:
     draws: int = 200
     seed: int = 0
-    ridge: float = 0.004  # prior precision of the slopes b, c (share² units): shrinks towards uniform swing
+    # Prior precision of the slopes b, c (share² units, added to the counted units' feature
+    # variance): shrinks towards uniform swing, the more so the narrower the range of baselines
+    # counted so far, where a slope is an extrapolation. 0.02 (from 0.004): the smallest mean
+    # margin error over the nine arrival orders of the İstanbul replays on each half of its races
+    # (2-fold, both halves chose 0.02; docs/backtests.md "Ridge").
+    ridge: float = 0.02
     prior_group_sd: float = 0.12  # scale of the prior between-group swing covariance (multinomial shape)
     prior_unit_sd: float = 0.10  # floor scale of the within-group (unit) swing covariance
     prior_groups: float = 3.0  # pseudo-count of groups behind the prior covariances
