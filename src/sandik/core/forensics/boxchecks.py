@@ -508,13 +508,16 @@ def run_checks(tab: SheetTable, thresholds: Thresholds | None = None, *, refine:
     race is a weaker reference than the sibling that has not been shown wrong either.
     ``refine=False``: the first pass alone (method 1.1)."""
     t = thresholds or Thresholds()
-    first = _check_pass(tab, t, None)
+    free = _reference_free(tab, t)
+    first = _check_pass(tab, t, free)
     if not refine:
         return first
     suspect = first.tier_rank() == 0
     if not suspect.any():
         return first
-    second = _check_pass(tab, t, suspect)
+    # The cross-race signature's reference is the median gap of the neighbourhood (robust by
+    # design: a few wrong sheets do not move it); the second pass keeps the first's.
+    second = _check_pass(tab, t, free, exclude=suspect, cross_race_swap=(first.xr_pair, first.xr_reduction, first.xr_z, first.xr_lr))
     orphaned = (first.level == 0) & (second.level != 0)
     return _merge_rows(second, first, suspect & orphaned & (second.tier_rank() <= TIER_RANK["medium"]))
 
@@ -536,8 +539,56 @@ def _merge_rows(base: BoxChecks, other: BoxChecks, take: np.ndarray) -> BoxCheck
     return BoxChecks(**fields)
 
 
-def _check_pass(tab: SheetTable, t: Thresholds, exclude: np.ndarray | None) -> BoxChecks:
-    """One pass of every check; ``exclude``: rows left out of every other row's reference (their own sheets are still checked)."""
+def _reference_free(tab: SheetTable, t: Thresholds) -> dict[str, Any]:
+    """The checks that do not compare a sheet with other boxes' shares (the same in both passes)."""
+    n, C = tab.votes.shape
+    race = tab.race.astype(np.int64)
+    n_races = len(tab.race_ids)
+    valid = tab.col("valid").astype(np.float64)
+    mask = tab.mask
+
+    # --- extreme corner ---
+    turnout = _turnout(tab)
+    wshare = _winner_share(tab)
+    extreme = (np.nan_to_num(turnout) >= t.extreme_turnout) & (np.nan_to_num(wshare) >= t.extreme_share) & (valid >= t.extreme_min_valid)
+
+    # --- voters by law: a handful per box; hundreds mean voters were added to balance a changed count ---
+    bylaw_n = tab.col("voted_by_law")
+    by_law_implausible = (bylaw_n >= t.by_law_implausible_min) & (bylaw_n >= t.by_law_implausible_share * tab.col("registered"))
+
+    # --- robust outliers within the race (district or belde) ---
+    l3 = tab.col("total_voters").astype(float)
+    used = tab.col("ballots_used").astype(float)
+    K = tab.col("registered")
+    inv_rate = np.where(used > 0, tab.col("invalid") / np.maximum(used, 1), np.nan)
+    bylaw = np.where(l3 > 0, tab.col("voted_by_law") / np.maximum(l3, 1), np.nan)
+    mad = {
+        "turnout": double_mad_z(race, np.nan_to_num(turnout), n_races, (K > 0) & (l3 > 0), min_group=t.mad_min_group, mad_floor=0.01)[0],
+        "invalid": double_mad_z(race, np.nan_to_num(inv_rate), n_races, used >= t.min_valid, min_group=t.mad_min_group, mad_floor=0.005)[0],
+        "by_law": double_mad_z(race, np.nan_to_num(bylaw), n_races, l3 >= t.min_valid, min_group=t.mad_min_group, mad_floor=0.005)[0],
+    }
+    turn_med = double_mad_z(race, np.nan_to_num(turnout), n_races, (K > 0) & (l3 > 0), min_group=1)[1]
+
+    # --- cross-race: the same box's sheets in other races ---
+    bg, nbg = dense(tab.box)
+    bmed, bcnt = group_median(bg, l3, nbg)
+    bm = bmed[bg]
+    gap = np.abs(l3 - bm)
+    cross = (bcnt[bg] >= 2) & (gap > 0) & ((gap >= t.cross_race_abs) | (gap >= t.cross_race_rel * np.maximum(bm, 1)))
+
+    # --- equal counts ---
+    srt = np.sort(np.where(mask & (tab.votes >= t.equal_min), tab.votes, -np.arange(1, C + 1)[None, :]), axis=1)
+    equal = (np.diff(srt, axis=1) == 0).any(axis=1) if C > 1 else np.zeros(n, bool)
+    return {
+        "arithmetic": arithmetic(tab), "turnout": turnout, "extreme": extreme, "by_law_implausible": by_law_implausible, "mad": mad,
+        "turn_med": turn_med, "cross": cross, "bm": bm, "equal": equal,
+    }  # fmt: skip
+
+
+def _check_pass(tab: SheetTable, t: Thresholds, free: dict[str, Any], *, exclude: np.ndarray | None = None, cross_race_swap: tuple | None = None) -> BoxChecks:
+    """One pass of the checks that compare sheets with other boxes. ``exclude``: rows left out of
+    every other row's reference (their own sheets are still checked); ``cross_race_swap``: that
+    signature's arrays, kept from an earlier pass instead of recomputed."""
     n, C = tab.votes.shape
     votes = tab.votes.astype(np.float64)
     mask = tab.mask
@@ -680,7 +731,10 @@ def _check_pass(tab: SheetTable, t: Thresholds, exclude: np.ndarray | None) -> B
 
     # --- swapped candidates against the same box's sheet in another race ---
     top_cols = order[race, :M] if M else np.zeros((n, 0), dtype=np.int64)
-    xr_pair, xr_red, xr_z, xr_lr = _cross_race_swap(tab, t, p, ref, pq, nv, top_cols, usable)
+    if cross_race_swap is None:
+        xr_pair, xr_red, xr_z, xr_lr = _cross_race_swap(tab, t, p, ref, pq, nv, top_cols, usable)
+    else:
+        xr_pair, xr_red, xr_z, xr_lr = cross_race_swap
 
     # --- shifted columns: from column k on, every count moved one position (wrapping) ---
     shift_from = np.full(n, -1, dtype=np.int64)
@@ -752,38 +806,7 @@ def _check_pass(tab: SheetTable, t: Thresholds, exclude: np.ndarray | None) -> B
     magnitude[r_i[first]] = c_i[first]
     mag_ratio[r_i[first]] = rat[first]
 
-    # --- extreme corner ---
-    turnout = _turnout(tab)
-    wshare = _winner_share(tab)
-    extreme = (np.nan_to_num(turnout) >= t.extreme_turnout) & (np.nan_to_num(wshare) >= t.extreme_share) & (valid >= t.extreme_min_valid)
-
-    # --- voters by law: a handful per box; hundreds mean voters were added to balance a changed count ---
-    bylaw_n = tab.col("voted_by_law")
-    by_law_implausible = (bylaw_n >= t.by_law_implausible_min) & (bylaw_n >= t.by_law_implausible_share * tab.col("registered"))
-
-    # --- robust outliers within the race (district or belde) ---
-    l3 = tab.col("total_voters").astype(float)
-    used = tab.col("ballots_used").astype(float)
-    K = tab.col("registered")
-    inv_rate = np.where(used > 0, tab.col("invalid") / np.maximum(used, 1), np.nan)
-    bylaw = np.where(l3 > 0, tab.col("voted_by_law") / np.maximum(l3, 1), np.nan)
-    mad = {
-        "turnout": double_mad_z(race, np.nan_to_num(turnout), n_races, (K > 0) & (l3 > 0), min_group=t.mad_min_group, mad_floor=0.01)[0],
-        "invalid": double_mad_z(race, np.nan_to_num(inv_rate), n_races, used >= t.min_valid, min_group=t.mad_min_group, mad_floor=0.005)[0],
-        "by_law": double_mad_z(race, np.nan_to_num(bylaw), n_races, l3 >= t.min_valid, min_group=t.mad_min_group, mad_floor=0.005)[0],
-    }
-    turn_med = double_mad_z(race, np.nan_to_num(turnout), n_races, (K > 0) & (l3 > 0), min_group=1)[1]
-
-    # --- cross-race: the same box's sheets in other races ---
-    bg, nbg = dense(tab.box)
-    bmed, bcnt = group_median(bg, l3, nbg)
-    bm = bmed[bg]
-    gap = np.abs(l3 - bm)
-    cross = (bcnt[bg] >= 2) & (gap > 0) & ((gap >= t.cross_race_abs) | (gap >= t.cross_race_rel * np.maximum(bm, 1)))
-
-    # --- equal counts ---
-    srt = np.sort(np.where(mask & (tab.votes >= t.equal_min), tab.votes, -np.arange(1, C + 1)[None, :]), axis=1)
-    equal = (np.diff(srt, axis=1) == 0).any(axis=1) if C > 1 else np.zeros(n, bool)
+    mad, turnout, turn_med = free["mad"], free["turnout"], free["turn_med"]
 
     # --- stuffing pattern: turnout high for the race and the race leader above the siblings ---
     lead_z = np.nan_to_num(z[np.arange(n), leader_col[race]]) if C else np.zeros(n)
@@ -804,10 +827,10 @@ def _check_pass(tab: SheetTable, t: Thresholds, exclude: np.ndarray | None) -> B
     effect = np.where(level >= 0, effect, 0.0)
 
     return BoxChecks(
-        table=tab, thresholds=t, arithmetic=arithmetic(tab), ref=ref, level=level, phi=phi_cell, z=z, tested=tested,
+        table=tab, thresholds=t, arithmetic=free["arithmetic"], ref=ref, level=level, phi=phi_cell, z=z, tested=tested,
         zero_major=zero_major, swap_pair=swap_pair, swap_reduction=swap_red, shift_from=shift_from, shift_dir=shift_dir,
-        shift_reduction=shift_red, deviance=dev, swap_lr=swap_lr, xr_pair=xr_pair, xr_reduction=xr_red, xr_z=xr_z, xr_lr=xr_lr, magnitude=magnitude, magnitude_ratio=mag_ratio, extreme=extreme,
-        by_law_implausible=by_law_implausible, cross_race=cross, cross_race_median=bm, mad=mad, equal_counts=equal, stuffing=stuffing, effect=effect,
+        shift_reduction=shift_red, deviance=dev, swap_lr=swap_lr, xr_pair=xr_pair, xr_reduction=xr_red, xr_z=xr_z, xr_lr=xr_lr, magnitude=magnitude, magnitude_ratio=mag_ratio, extreme=free["extreme"],
+        by_law_implausible=free["by_law_implausible"], cross_race=free["cross"], cross_race_median=free["bm"], mad=mad, equal_counts=free["equal"], stuffing=stuffing, effect=effect,
         leader_col=leader_col, runner_col=runner_col,
     )  # fmt: skip
 
