@@ -90,3 +90,46 @@ def test_equal_width_compares_points_with_the_other_models_width():
     # the peer given sandik's widths: 0.020 > 0.015, 0.010 <= 0.020, 0.070 > 0.060
     assert d["peer_at_sandik_width"] == pytest.approx(1 / 3, abs=1e-4)
     assert equal_width([])["sandik_at_peer_width"] is None
+
+
+def _summary(seed: int, n: int, cov: float, wrong: int, buckets: dict) -> dict:
+    return {
+        "order": "random", "seed": seed, "race_checkpoints": n, "coverage": {"90": cov}, "mean_width90_points": 2.0 + seed,
+        "mean_margin_error_points": 0.5, "wrong_calls": wrong, "median_call_pct_expected_margin_gt10": 0.1 * (seed + 1),
+        "by_bucket": {b: {"n": k, "coverage": {"90": c}} for b, (k, c) in buckets.items()},
+    }  # fmt: skip
+
+
+def test_pool_seeds_weights_coverage_by_checkpoints_and_sums_wrong_calls():
+    from sandik.backtest.runner import pool_seeds
+
+    a = _summary(0, 100, 0.80, 0, {"0%-10%": (60, 0.70), "10%-25%": (39, 0.10)})
+    b = _summary(1, 300, 0.96, 2, {"0%-10%": (300, 0.96)})
+    p = pool_seeds([a, b])
+    assert p["pooled_coverage_90"] == pytest.approx((100 * 0.80 + 300 * 0.96) / 400)
+    assert p["race_checkpoints"] == 400 and p["wrong_calls"] == 2
+    assert [s["seed"] for s in p["seeds"]] == [0, 1]
+    assert p["seeds"][0]["worst_bucket_90"] == 0.70  # the bucket of 39 checkpoints is too thin to count
+    with pytest.raises(ValueError):
+        pool_seeds([])
+
+
+@needs_shared
+def test_backtest_command_pools_seeds():
+    import json
+
+    from click.testing import CliRunner
+
+    from sandik.cli import main
+
+    r = CliRunner().invoke(main, ["backtest", "--data", "istanbul", "--races", "adalar", "--orders", "random", "--step", "0.1", "--seeds", "0,3", "--json"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    c = rep["cases"]["istanbul"]
+    (p,) = c["seeds"]
+    assert [s["seed"] for s in p["seeds"]] == [0, 3]  # --seed 0 first, the duplicate dropped
+    assert p["seeds"][0]["coverage_90"] == c["orders"][0]["coverage"]["90"]
+    covs = [s["coverage_90"] for s in p["seeds"]]
+    assert min(covs) - 1e-9 <= p["pooled_coverage_90"] <= max(covs) + 1e-9
+    bad = CliRunner().invoke(main, ["backtest", "--data", "istanbul", "--seeds", "x"])
+    assert bad.exit_code != 0 and "seeds must be integers" in bad.output

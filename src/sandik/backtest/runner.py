@@ -310,3 +310,30 @@ def _mean(xs: list) -> float | None:
 
 def _med(xs: list) -> float | None:
     return round(float(np.median(xs)), 4) if len(xs) else None
+
+
+def pool_seeds(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One order replayed with several seeds (``summarize`` of each): the figures per seed and,
+    pooled, the 90% coverage over all their race checkpoints (weighted by checkpoints, as if one
+    long replay) and the wrong calls summed. One permutation of thousands of boxes is one draw:
+    a single seed's coverage moves by several points (docs/backtests.md)."""
+    if not summaries:
+        raise ValueError("pool_seeds needs at least one summary")
+    per_seed = []
+    for s in summaries:
+        buckets = [b["coverage"]["90"] for b in s["by_bucket"].values() if b["n"] >= 40 and b["coverage"]["90"] is not None]
+        per_seed.append({
+            "seed": s["seed"], "race_checkpoints": s["race_checkpoints"], "coverage_90": s["coverage"]["90"], "width90_points": s["mean_width90_points"],
+            "margin_error_points": s["mean_margin_error_points"], "wrong_calls": s["wrong_calls"], "worst_bucket_90": min(buckets) if buckets else None,
+            "median_call_pct_expected_margin_gt10": s["median_call_pct_expected_margin_gt10"],
+        })  # fmt: skip
+    weighted = [(p["coverage_90"], p["race_checkpoints"]) for p in per_seed if p["coverage_90"] is not None]
+    n = sum(k for _, k in weighted)
+    return {
+        "order": summaries[0]["order"],
+        "seeds": per_seed,
+        "pooled_coverage_90": sum(c * k for c, k in weighted) / n if n else None,
+        "race_checkpoints": n,
+        "wrong_calls": sum(p["wrong_calls"] for p in per_seed),
+    }
+

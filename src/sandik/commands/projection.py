@@ -32,24 +32,30 @@ def _orders_default() -> str:
 @click.option("--data", "data", default="istanbul,turkey", show_default=True, help="Cases: istanbul (2014->2019, real boxes), turkey (2019->2024, districts), comma-separated.")
 @click.option("--orders", default=None, help=f"Arrival orders, comma-separated (default: all: {_orders_default()}).")
 @click.option("--seed", default=0, show_default=True, help="Seed of random orders and of the arrival model.")
+@click.option("--seeds", "more_seeds", default=None, help="Also replay every order with these seeds (comma-separated) and report each seed and the pooled 90%% coverage.")
 @click.option("--step", default=0.025, show_default=True, help="Checkpoint every this share of the case's expected vote.")
 @click.option("--elex/--no-elex", "with_elex", default=False, show_default=True, help="Also run the Washington Post's elex-model on the same replays (slow).")
 @click.option("--races", "race_filter", default=None, help="Only races whose id contains this text (a quick subset).")
 @click.option("--json", "as_json", is_flag=True, help="Summary per order (wrong calls, coverage, median share of expected vote at call) and per-race rows, as JSON.")
 @click.option("--markdown", is_flag=True, help="Print the comparison tables as Markdown (for docs/backtests.md).")
-def backtest(data: str, orders: str | None, seed: int, step: float, with_elex: bool, race_filter: str | None, as_json: bool, markdown: bool) -> None:
+def backtest(data: str, orders: str | None, seed: int, more_seeds: str | None, step: float, with_elex: bool, race_filter: str | None, as_json: bool, markdown: bool) -> None:
     """Replay real past elections in chosen arrival orders through the projection code and score it.
 
     Example: sandik backtest --data istanbul --orders random,size --json
     """
     from sandik.backtest.data import istanbul_case, turkey_case
     from sandik.backtest.orders import ORDERS
-    from sandik.backtest.runner import replay, summarize
+    from sandik.backtest.runner import pool_seeds, replay, summarize
 
     order_names = [o.strip() for o in (orders or _orders_default()).split(",") if o.strip()]
     for o in order_names:
         if o not in ORDERS:
             raise click.BadParameter(f"unknown order {o!r}; known: {', '.join(ORDERS)}", param_hint="--orders")
+    try:
+        extra = [int(x) for x in more_seeds.split(",") if x.strip()] if more_seeds else []
+    except ValueError as exc:
+        raise click.BadParameter(f"seeds must be integers: {more_seeds!r}", param_hint="--seeds") from exc
+    extra = [x for x in dict.fromkeys(extra) if x != seed]
     cases = [c.strip() for c in data.split(",") if c.strip()]
     for c in cases:
         if c not in DATASETS:
@@ -69,13 +75,22 @@ def backtest(data: str, orders: str | None, seed: int, step: float, with_elex: b
                 raise click.BadParameter(f"no race id contains {race_filter!r}", param_hint="--races")
             case = _subset(case, keep)
         summaries = []
+        pooled = []
         for o in order_names:
             with err.status(f"{cname}: replaying in order {o}"):
                 res = replay(case, o, seed=seed, step=step, elex=elex)
             s = summarize(res, case)
             summaries.append(s)
             err.print(f"{cname} {o}: {s['wrong_calls']} wrong calls, 90% coverage {s['coverage']['90']}, median call at {s['median_call_pct_expected']} of expected vote ({s['seconds']} s)")
+            if extra:
+                per = [s]
+                for sd in extra:
+                    with err.status(f"{cname}: replaying in order {o}, seed {sd}"):
+                        per.append(summarize(replay(case, o, seed=sd, step=step), case))
+                pooled.append(pool_seeds(per))
         report["cases"][cname] = {"description": case.description, "notes": case.notes, "races": len(case.frames), "orders": summaries}
+        if pooled:
+            report["cases"][cname]["seeds"] = pooled
     if as_json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=1, default=_json_default) + "\n")
     elif markdown:
@@ -164,6 +179,24 @@ def markdown_report(report: dict[str, Any]) -> str:
                     f"| {s['order']} | {ex['n']} | {ex['failed']} | {_pct(ex.get('coverage', {}).get('90'))} | {_num(ex.get('mean_width90_points'))} | "
                     f"{_num(ex.get('mean_margin_error_points'))} | {ex.get('inverted_intervals', '-')} | {_pct(sm.get('coverage', {}).get('90'))} | "
                     f"{_num(sm.get('mean_width90_points'))} | {_num(sm.get('mean_margin_error_points'))} |"
+                )
+            lines.append("")
+        if c.get("seeds"):
+            seeds = [str(p["seed"]) for p in c["seeds"][0]["seeds"]]
+            lines.append(f"Every order replayed with seeds {', '.join(seeds)} (90% coverage per seed, pooled over their race checkpoints):\n")
+            lines.append("| order | 90% coverage, seeds " + " / ".join(seeds) + " | pooled | width 90 (pts), range | margin err (pts), range | worst bucket (n >= 40), range | wrong calls | median call, margin >10 pts, range |")
+            lines.append("|---|---|---|---|---|---|---|---|")
+            for p in c["seeds"]:
+                ps = p["seeds"]
+
+                def rng(key: str, fmt) -> str:
+                    xs = [x[key] for x in ps if x[key] is not None]
+                    return f"{fmt(min(xs))}-{fmt(max(xs))}" if xs else "-"
+
+                lines.append(
+                    f"| {p['order']} | " + " / ".join(_pct(x["coverage_90"]) for x in ps) + f" | **{_pct(p['pooled_coverage_90'])}** | "
+                    f"{rng('width90_points', _num)} | {rng('margin_error_points', _num)} | {rng('worst_bucket_90', _pct)} | {p['wrong_calls']} | "
+                    f"{rng('median_call_pct_expected_margin_gt10', _pct)} |"
                 )
             lines.append("")
         lines.append("Coverage of the nominal 90% margin interval by share of expected vote counted (race's own):\n")
