@@ -46,6 +46,10 @@ Signals (tier in brackets; thresholds in :class:`Thresholds`; docs/forensics.md 
 The effect on the margin is the box's contribution to (leader - runner-up) of
 its race minus what its siblings' shares predict for the same valid votes (for
 a turnout outlier: for the turnout of its race's median box).
+
+Everything that compares a sheet with other boxes runs twice (method 1.2, :func:`run_checks`):
+the second pass leaves the first pass's high-tier sheets out of every reference, so that a
+wrong sheet does not make its honest neighbours look wrong.
 """
 
 from __future__ import annotations
