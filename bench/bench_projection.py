@@ -19,7 +19,10 @@ All four in one process (``project_election``), then again with the races
 split over ``--processes`` child processes (``live.projection_procs``, what the
 live worker runs with ``SANDIK_PROJECTION_PROCESSES``): there the CPU time is
 the parent's plus the children's, and each child's is printed too. The outcomes
-of both ways are compared (every race's draws, intervals and call, bit for bit).
+of both ways are compared (every race's draws, intervals and call, bit for bit),
+and one more refresh of all races after the batch is split into its phases (the
+counts pickled to the children, the pooled prior, the projections and the
+outcomes pickled back), with the megabytes that cross the pipes.
 
 Each figure is printed beside its ratio to the 1 s goal of issue 4, with
 wall and CPU time and the load average of the machine (other jobs share it).
@@ -165,6 +168,34 @@ def _same(a, b) -> bool:
     return same and pa.margin_intervals == pb.margin_intervals and pa.mode == pb.mode and repr(a.call.to_dict()) == repr(b.call.to_dict())
 
 
+def _phases(pp, frames, tally, restore) -> str:
+    """Where the wall time of one refresh of every race after the batch goes: the counts sent to
+    the children (pickled through pipes), the pooled prior, the projections and their replies."""
+    import pickle
+
+    from sandik.core.projection.election import race_state
+    from sandik.core.projection.pool import pool_stats
+
+    restore()
+    t0 = time.perf_counter()
+    states = {rid: race_state(fr, tally) for rid, fr in frames.items()}
+    t1 = time.perf_counter()
+    swings = pp.counts(states)
+    t2 = time.perf_counter()
+    stats = pool_stats({rid: swings[rid] for rid in frames if rid in swings}, pp.region_of)
+    t3 = time.perf_counter()
+    out = pp.project_counted(stats, list(frames))
+    t4 = time.perf_counter()
+    mb_in = len(pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL)) / 2**20
+    mb_out = len(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)) / 2**20
+    kids = lambda c: " + ".join(f"{x:.2f}" for x in c)  # noqa: E731
+    return (
+        f"one refresh of all races after the batch, by phase: counts {t2 - t1:.2f} s wall (children's CPU {kids(pp.counts_cpu)}; "
+        f"{mb_in:.0f} MB of counts pickled), pooled prior {t3 - t2:.2f} s, projections {t4 - t3:.2f} s wall (children's CPU "
+        f"{kids(pp.info.child_cpu)}; {mb_out:.0f} MB of outcomes pickled back), total {t4 - t0:.2f} s"
+    )
+
+
 def pooled(args, e, frames, tally, night, cut, todo, serial_after) -> None:
     """The four figures again, the races split over child processes (fresh tally replayed to the same cut)."""
     from sandik.live.projection_procs import ProcessProjector  # here: --processes 1 runs on versions without it
@@ -223,6 +254,7 @@ def pooled(args, e, frames, tally, night, cut, todo, serial_after) -> None:
             tally2.apply(s.race_id, b, sheet_vector(s, e.races[s.race_id], int(e.box_registered[b])))
         inc, inc_cpu, inc_child = timed(lambda: pp.project_tally(frames, tally2, races=todo), restore)
         allb, allb_cpu, allb_child = timed(run_all, restore)
+        phases = _phases(pp, frames, tally2, restore)
         after = pp.project_tally(frames, tally2)
         differ = sum(1 for rid in frames if not _same(after[rid], serial_after[rid]))
     finally:
@@ -235,6 +267,7 @@ def pooled(args, e, frames, tally, night, cut, todo, serial_after) -> None:
     print(f"incremental refresh after the batch ({len(todo):,} races): best {min(inc):.2f} s wall ({min(inc_cpu):.2f} s CPU; children {kids(inc_child)}) (median {np.median(inc):.2f} s); ratio to the {LIMIT_S:g} s goal: {min(inc) / LIMIT_S:.2f}")
     print(f"all {len(frames):,} races after the same batch: best {min(allb):.2f} s wall ({min(allb_cpu):.2f} s CPU; children {kids(allb_child)}) (median {np.median(allb):.2f} s); ratio to the goal: {min(allb) / LIMIT_S:.2f}")
     print(f"outcomes after the batch that differ from the one-process ones (bit for bit): {differ} of {len(frames):,}")
+    print(phases)
 
 
 if __name__ == "__main__":
