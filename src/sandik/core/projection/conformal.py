@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from sandik.core.projection.frame import RaceFrame, RaceState
-from sandik.core.projection.model import RaceProjection, _um
+from sandik.core.projection.model import RaceProjection, _um, prepared
 
 
 def _logistic(X: np.ndarray, y: np.ndarray, steps: int = 12, l2: float = 1.0) -> np.ndarray:
@@ -73,17 +73,13 @@ def conformal_margin(frame: RaceFrame, state: RaceState, proj: RaceProjection, l
     E = frame.expected
     fc = st["feature_centres"]
     qbar = np.asarray(fc["baseline_share"])
-    # What depends on the frame alone (and on the two leaders) is computed once per frame.
+    # The model's own features of the units (unmapped share, scaled size), built once per frame.
+    pre = prepared(frame)
+    u, x3 = pre.u, pre.x3
+    # What depends on the frame and the two leaders alone is kept per frame.
     kept = frame._conformal
     if kept is None:
         kept = frame._conformal = {}
-    hit = kept.get(("x3", fc["log_expected_mean"], fc["log_expected_sd"]))
-    if hit is None:
-        u = np.clip(1 - q.sum(axis=1), 0, 1)
-        lE = np.log(np.maximum(E, 1.0))
-        x3 = 0.1 * (lE - fc["log_expected_mean"]) / fc["log_expected_sd"] if fc["log_expected_sd"] > 1e-9 else np.zeros(len(E))
-        hit = kept[("x3", fc["log_expected_mean"], fc["log_expected_sd"])] = (u, x3)
-    u, x3 = hit
     a = np.asarray(st["swing_intercept"])
     beta = np.asarray(st["swing_slopes"])
     mu = float(st["log_turnout_ratio"]) + float(st["turnout_slope_size"]) * x3
