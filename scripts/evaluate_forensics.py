@@ -29,7 +29,7 @@ from sandik.datasets.istanbul2019 import load_istanbul_2019
 from sandik.datasets.registry import shared_data_dir
 from sandik.datasets.turkey2014 import load_turkey_2014
 
-SIGNALS = ("arithmetic:E6", "zero_major", "swapped_candidates", "cross_race_swap", "shifted_columns", "magnitude", "sibling_z", "extreme_corner", "implausible_by_law", "turnout_and_leader", "robust_turnout", "robust_invalid", "robust_by_law", "equal_counts")
+SIGNALS = ("arithmetic:E6", "zero_major", "swapped_candidates", "cross_race_swap", "shifted_columns", "magnitude", "magnitude_balanced", "sibling_z", "extreme_corner", "implausible_by_law", "turnout_and_leader", "robust_turnout", "robust_invalid", "robust_by_law", "equal_counts")
 
 
 def pct(x: float, nd: int = 1) -> str:
@@ -42,7 +42,7 @@ SIZES = ((0, 0.1), (0.1, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 2.0))
 def high_without_swap(ch: BoxChecks) -> np.ndarray:
     """High tier from every signal except the two swap signatures."""
     st, m = ch._strong, ch.signal_masks()
-    out = m["zero_major"] | m["implausible_by_law"] | st["shifted_columns"] | st["magnitude"] | breaks_rule(ch)
+    out = m["zero_major"] | m["implausible_by_law"] | m["magnitude_balanced"] | st["shifted_columns"] | st["magnitude"] | breaks_rule(ch)
     return out
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sandik.core.forensics import from_sheets, run_checks
+from sandik.core.forensics.boxchecks import Thresholds
 from sandik.core.forensics.election import _hit_probability, fingerprint, fingerprint_svg, integer_test, last_digit_test
 from sandik.core.forensics.groups import double_mad_z, group_median
 from sandik.core.forensics.inject import inject
@@ -334,3 +335,43 @@ def test_second_pass_changes_nothing_without_high_tier_rows(clean):
     one = run_checks(ch.table, refine=False)
     assert (ch.tier_rank() == one.tier_rank()).all()
     assert np.array_equal(np.nan_to_num(ch.z), np.nan_to_num(one.z))
+
+
+def test_a_count_divided_by_ten_with_the_totals_changed_to_match_is_found(clean):
+    # Against the valid votes a balanced /10 edit looks only 4-7x low (the total shrank too);
+    # against the box's other candidates it is 10x low, and the turnout is low by the voters removed.
+    e, sheets, ch0 = clean
+    assert not ch0.signal_masks()["magnitude_balanced"].any()
+    s = _pick(sheets, random.Random(4))
+    cut = s.votes["A"] - s.votes["A"] // 10
+    edited = replace(
+        s, votes={**s.votes, "A": s.votes["A"] // 10}, valid=s.valid - cut, valid_unchallenged=s.valid_unchallenged - cut,
+        voted_listed=s.voted_listed - cut, total_voters=s.total_voters - cut, ballots_used=s.ballots_used - cut,
+    )  # fmt: skip
+    assert not [x for x in validate(edited, e) if x.severity == "error"]  # every tally rule still holds
+    ch = run_checks(from_sheets(e, [edited if x is s else x for x in sheets]))
+    i = _row(ch.table, s.box_id)
+    assert ch.magnitude_balanced[i] == 0 and ch.tier_rank()[i] == 0
+    sig = next(x for x in ch.flag(i).signals if x.name == "magnitude_balanced")
+    assert 6 <= sig.value <= 16 and "divided by ten" in sig.detail
+    assert ch.balanced_turnout_z[i, 0] <= -3 and abs(ch.balanced_turnout_z[i, 1]) <= 2
+    assert (ch.tier_rank() == 0).sum() == 1  # nothing else
+
+
+def test_effect_of_a_turnout_outlier_uses_its_own_race_median_turnout():
+    e, sheets = sibling_election(3, districts=3)
+    bad, inj = inject(from_sheets(e, sheets), "stuffing", 0.1, 1)
+    ch = run_checks(bad, replace(Thresholds(), mad_z=2.0))  # a lower bar, so that many stuffed boxes count as outliers
+    tz = np.nan_to_num(ch.mad["turnout"])
+    rows = [int(i) for i in inj.rows if tz[i] >= ch.thresholds.mad_z and ch.level[i] >= 0]
+    assert len({int(bad.race[i]) for i in rows}) == 3  # outliers in every race, not only the first
+    turnout = bad.col("total_voters") / bad.col("registered")
+    votes = bad.votes.astype(float)
+    for i in rows:
+        r = bad.race[i]
+        med = np.median(turnout[bad.race == r])
+        nv = votes[i].sum()
+        lc, rc = ch.leader_col[r], ch.runner_col[r]
+        n_hat = min(nv * med / turnout[i], nv)
+        want = votes[i, lc] - votes[i, rc] - n_hat * (ch.ref[i, lc] - ch.ref[i, rc])
+        assert ch.effect[i] == pytest.approx(want, rel=1e-9, abs=1e-6)

@@ -25,6 +25,10 @@ Signals (tier in brackets; thresholds in :class:`Thresholds`; docs/forensics.md 
   of the deviance.
 * ``magnitude`` [high if |z| >= 8, else medium (>= 4.5)] a count is 6-16x or 1/16-1/6 of
   what the reference predicts (>= 20 expected votes).
+* ``magnitude_balanced`` [high] a count divided by ten with voters, ballots and valid votes
+  lowered to match: the count is 6-16x below what the box's *other* candidates predict, the
+  candidate at least 3 below its siblings (z), the box's turnout low for its race (robust z <= -3),
+  and back within robust z 2 once the count and its voters are restored tenfold.
 * ``sibling_z`` [medium at |z| >= 4.5, low at >= 4] share of a candidate against the
   pooled share of the other boxes of the same neighbourhood (leave-one-out), z = (p - p̄) /
   sqrt(φ p̄(1-p̄)(1/n + 1/n_sib)). Boxes without siblings of >= 50 valid votes are compared
@@ -64,7 +68,7 @@ import numpy as np
 from sandik.core.forensics.groups import dense, double_mad_z, group_median, group_sum
 from sandik.core.forensics.table import HEADER, SheetTable
 
-METHOD_VERSION = "sandik-forensics/1.2"  # 1.1: cross-race swap signature, implausible voters by law; 1.2: second pass without the high-tier rows in the references
+METHOD_VERSION = "sandik-forensics/1.3"  # 1.1: cross-race swap signature, implausible voters by law; 1.2: second pass without the high-tier rows in the references; 1.3: magnitude_balanced
 NOT_AN_ACCUSATION = (
     "A flag says that this sheet is unusual enough to be looked at again (the photo, the copy "
     "of the observers, the count). It is not an accusation: honest boxes can be unusual, and "
@@ -98,6 +102,12 @@ class Thresholds:
     magnitude_min_z: float = 4.5
     magnitude_min_expected: float = 20.0
     magnitude_high_z: float = 8.0
+    # magnitude_balanced: a count 1/16-1/6 of what the box's other candidates predict, the candidate
+    # at least this far below its siblings (z), the box's turnout low for its race (robust z at most
+    # minus this), and back within this robust z once the count and the voters are restored tenfold.
+    balanced_min_z: float = 3.0
+    balanced_turnout_z: float = 3.0
+    balanced_restored_z: float = 2.0
     extreme_turnout: float = 0.98
     extreme_share: float = 0.90
     extreme_min_valid: int = 50
@@ -183,6 +193,9 @@ class BoxChecks:
     xr_lr: np.ndarray  # cross-race deviance removed by the best swap, swap or not
     magnitude: np.ndarray  # column index or -1
     magnitude_ratio: np.ndarray
+    magnitude_balanced: np.ndarray  # column index or -1: a count divided by ten with the totals changed to match
+    balanced_ratio: np.ndarray  # what the box's other candidates predict for that column over its count
+    balanced_turnout_z: np.ndarray  # (robust turnout z now, after restoring the count and voters tenfold)
     extreme: np.ndarray
     by_law_implausible: np.ndarray
     cross_race: np.ndarray
@@ -217,6 +230,7 @@ class BoxChecks:
         out["cross_race_swap"] = self.xr_pair[:, 0] >= 0
         out["shifted_columns"] = self.shift_from >= 0
         out["magnitude"] = self.magnitude >= 0
+        out["magnitude_balanced"] = self.magnitude_balanced >= 0
         out["sibling_z"] = mz >= t.sibling_z_low
         out["extreme_corner"] = self.extreme
         out["implausible_by_law"] = self.by_law_implausible
@@ -241,7 +255,7 @@ class BoxChecks:
         medium = (self.max_abs_z >= t.sibling_z_medium) | m["extreme_corner"] | m["cross_race"] | m["turnout_and_leader"]
         strong = self._strong
         medium = medium | m["swapped_candidates"] | m["cross_race_swap"] | m["shifted_columns"] | m["magnitude"]
-        high = m["zero_major"] | m["implausible_by_law"] | strong["swapped_candidates"] | strong["cross_race_swap"] | strong["shifted_columns"] | strong["magnitude"]
+        high = m["zero_major"] | m["implausible_by_law"] | m["magnitude_balanced"] | strong["swapped_candidates"] | strong["cross_race_swap"] | strong["shifted_columns"] | strong["magnitude"]
         for r, a in self.arithmetic.items():
             high = high | a
         rank[low] = 2
@@ -294,6 +308,10 @@ class BoxChecks:
         if self.magnitude[i] >= 0:
             j = int(self.magnitude[i])
             sig.append(Signal("magnitude", "high" if self._strong["magnitude"][i] else "medium", float(self.magnitude_ratio[i]), t.magnitude_lo, f"{cands[j]}: {tab.votes[i, j]} votes, {self.magnitude_ratio[i]:.1f}x (or 1/x) what comparable boxes predict"))
+        if self.magnitude_balanced[i] >= 0:
+            j = int(self.magnitude_balanced[i])
+            tz_now, tz_back = self.balanced_turnout_z[i]
+            sig.append(Signal("magnitude_balanced", "high", float(self.balanced_ratio[i]), t.magnitude_lo, f"{cands[j]}: {tab.votes[i, j]} votes, about 1/{self.balanced_ratio[i]:.0f} of what the box's other candidates predict, and turnout low for the race (robust z {tz_now:.1f}); with ten times the votes and the voters to match, turnout would be ordinary (z {tz_back:.1f}): the mark of a count divided by ten with the totals changed to match"))
         mz = self.max_abs_z[i]
         if mz >= t.sibling_z_low:
             zi = np.where(self.tested[i], np.abs(self.z[i]), 0.0)
@@ -812,6 +830,36 @@ def _check_pass(tab: SheetTable, t: Thresholds, free: dict[str, Any], *, exclude
 
     mad, turnout, turn_med = free["mad"], free["turnout"], free["turn_med"]
 
+    # --- magnitude, balanced: a count divided by ten with voters, ballots and valid votes lowered
+    # to match. Against the valid votes the count looks only 4-7x low (the total shrank too), but
+    # against the box's *other* candidates it is 10x low, and the box's turnout is low by exactly
+    # the voters removed: restoring both makes the sheet ordinary again. An honest box with a weak
+    # candidate and a low turnout does not become ordinary when one column is multiplied by ten.
+    mag_bal = np.full(n, -1, dtype=np.int64)
+    bal_ratio = np.full(n, np.nan)
+    bal_tz = np.full((n, 2), np.nan)
+    tz = mad["turnout"]
+    low_turnout = np.isfinite(tz) & (tz <= -t.balanced_turnout_z)
+    r_i, c_i = np.nonzero(tested & low_turnout[:, None] & (zf <= -t.balanced_min_z) & (votes > 0))
+    if len(r_i):
+        rr = ref[r_i, c_i]
+        vv = votes[r_i, c_i]
+        pred = rr / np.maximum(1.0 - rr, 1e-9) * (nv[r_i] - vv)
+        rat = pred / vv
+        Kr = tab.col("registered")[r_i].astype(float)
+        t_now = turnout[r_i]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_z = (t_now - turn_med[r_i]) / tz[r_i]  # the low side's robust scale (turnout per unit of z)
+            z_back = (t_now + 9.0 * vv / np.maximum(Kr, 1.0) - turn_med[r_i]) / per_z
+        ok = (pred >= t.magnitude_min_expected) & (rat >= t.magnitude_lo) & (rat <= t.magnitude_hi) & np.isfinite(z_back) & (np.abs(z_back) <= t.balanced_restored_z)
+        r_i, c_i, rat, z_back = r_i[ok], c_i[ok], rat[ok], z_back[ok]
+        first = np.unique(r_i, return_index=True)[1]
+        rows = r_i[first]
+        mag_bal[rows] = c_i[first]
+        bal_ratio[rows] = rat[first]
+        bal_tz[rows, 0] = tz[rows]
+        bal_tz[rows, 1] = z_back[first]
+
     # --- stuffing pattern: turnout high for the race and the race leader above the siblings ---
     lead_z = np.nan_to_num(z[np.arange(n), leader_col[race]]) if C else np.zeros(n)
     stuffing = (np.nan_to_num(mad["turnout"]) >= t.stuffing_turnout_z) & (lead_z >= t.stuffing_leader_z)
@@ -825,7 +873,7 @@ def _check_pass(tab: SheetTable, t: Thresholds, free: dict[str, Any], *, exclude
     n_hat = nv.copy()
     hi_turn = np.nan_to_num(mad["turnout"]) >= t.mad_z
     with np.errstate(divide="ignore", invalid="ignore"):
-        scaled = nv * turn_med[race] / turnout
+        scaled = nv * turn_med / turnout
     n_hat = np.where(hi_turn & np.isfinite(scaled), np.minimum(scaled, nv), n_hat)
     effect = margin_here - n_hat * ref_margin
     effect = np.where(level >= 0, effect, 0.0)
@@ -833,7 +881,8 @@ def _check_pass(tab: SheetTable, t: Thresholds, free: dict[str, Any], *, exclude
     return BoxChecks(
         table=tab, thresholds=t, arithmetic=free["arithmetic"], ref=ref, level=level, phi=phi_cell, z=z, tested=tested,
         zero_major=zero_major, swap_pair=swap_pair, swap_reduction=swap_red, shift_from=shift_from, shift_dir=shift_dir,
-        shift_reduction=shift_red, deviance=dev, swap_lr=swap_lr, xr_pair=xr_pair, xr_reduction=xr_red, xr_z=xr_z, xr_lr=xr_lr, magnitude=magnitude, magnitude_ratio=mag_ratio, extreme=free["extreme"],
+        shift_reduction=shift_red, deviance=dev, swap_lr=swap_lr, xr_pair=xr_pair, xr_reduction=xr_red, xr_z=xr_z, xr_lr=xr_lr, magnitude=magnitude, magnitude_ratio=mag_ratio,
+        magnitude_balanced=mag_bal, balanced_ratio=bal_ratio, balanced_turnout_z=bal_tz, extreme=free["extreme"],
         by_law_implausible=free["by_law_implausible"], cross_race=free["cross"], cross_race_median=free["bm"], mad=mad, equal_counts=free["equal"], stuffing=stuffing, effect=effect,
         leader_col=leader_col, runner_col=runner_col,
     )  # fmt: skip
