@@ -552,7 +552,9 @@ def _merge_rows(base: BoxChecks, other: BoxChecks, take: np.ndarray) -> BoxCheck
     fields = {}
     for f in dataclasses.fields(BoxChecks):
         a, b = getattr(base, f.name), getattr(other, f.name)
-        if isinstance(a, np.ndarray) and a.shape[:1] == (n,):
+        if a is b:  # shared by both passes (the reference-free checks, the table, the thresholds)
+            fields[f.name] = a
+        elif isinstance(a, np.ndarray) and a.shape[:1] == (n,):
             fields[f.name] = np.where(take.reshape((n,) + (1,) * (a.ndim - 1)), b, a)
         elif isinstance(a, dict):
             fields[f.name] = {k: np.where(take, b[k], v) if isinstance(v, np.ndarray) and v.shape == (n,) else v for k, v in a.items()}
@@ -584,12 +586,13 @@ def _reference_free(tab: SheetTable, t: Thresholds) -> dict[str, Any]:
     K = tab.col("registered")
     inv_rate = np.where(used > 0, tab.col("invalid") / np.maximum(used, 1), np.nan)
     bylaw = np.where(l3 > 0, tab.col("voted_by_law") / np.maximum(l3, 1), np.nan)
+    # The race's median turnout (per row) comes with the turnout z: the median does not depend on min_group.
+    turnout_z, turn_med = double_mad_z(race, np.nan_to_num(turnout), n_races, (K > 0) & (l3 > 0), min_group=t.mad_min_group, mad_floor=0.01)
     mad = {
-        "turnout": double_mad_z(race, np.nan_to_num(turnout), n_races, (K > 0) & (l3 > 0), min_group=t.mad_min_group, mad_floor=0.01)[0],
+        "turnout": turnout_z,
         "invalid": double_mad_z(race, np.nan_to_num(inv_rate), n_races, used >= t.min_valid, min_group=t.mad_min_group, mad_floor=0.005)[0],
         "by_law": double_mad_z(race, np.nan_to_num(bylaw), n_races, l3 >= t.min_valid, min_group=t.mad_min_group, mad_floor=0.005)[0],
     }
-    turn_med = double_mad_z(race, np.nan_to_num(turnout), n_races, (K > 0) & (l3 > 0), min_group=1)[1]
 
     # --- cross-race: the same box's sheets in other races ---
     bg, nbg = dense(tab.box)
