@@ -169,30 +169,23 @@ def _same(a, b) -> bool:
 
 
 def _phases(pp, frames, tally, restore) -> str:
-    """Where the wall time of one refresh of every race after the batch goes: the counts sent to
-    the children (pickled through pipes), the pooled prior, the projections and their replies."""
+    """Where the wall time of one refresh of every race after the batch goes (``ProcessProjector.phases``:
+    the counts sent to the children, the pooled prior, the projections and their replies), and how
+    many megabytes of counts and outcomes cross the pipes."""
     import pickle
 
     from sandik.core.projection.election import race_state
-    from sandik.core.projection.pool import pool_stats
 
     restore()
-    t0 = time.perf_counter()
-    states = {rid: race_state(fr, tally) for rid, fr in frames.items()}
-    t1 = time.perf_counter()
-    swings = pp.counts(states)
-    t2 = time.perf_counter()
-    stats = pool_stats({rid: swings[rid] for rid in frames if rid in swings}, pp.region_of)
-    t3 = time.perf_counter()
-    out = pp.project_counted(stats, list(frames))
-    t4 = time.perf_counter()
-    mb_in = len(pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL)) / 2**20
+    out = pp.project_tally(frames, tally)
+    ph = pp.phases
+    mb_in = len(pickle.dumps({rid: race_state(fr, tally) for rid, fr in frames.items()}, protocol=pickle.HIGHEST_PROTOCOL)) / 2**20
     mb_out = len(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)) / 2**20
     kids = lambda c: " + ".join(f"{x:.2f}" for x in c)  # noqa: E731
     return (
-        f"one refresh of all races after the batch, by phase: counts {t2 - t1:.2f} s wall (children's CPU {kids(pp.counts_cpu)}; "
-        f"{mb_in:.0f} MB of counts pickled), pooled prior {t3 - t2:.2f} s, projections {t4 - t3:.2f} s wall (children's CPU "
-        f"{kids(pp.info.child_cpu)}; {mb_out:.0f} MB of outcomes pickled back), total {t4 - t0:.2f} s"
+        f"one refresh of all races after the batch, by phase: counts {ph['counts']:.2f} s wall (children's CPU {kids(pp.counts_cpu)}; "
+        f"{mb_in:.0f} MB of counts pickled), pooled prior {ph['pool']:.2f} s, projections {ph['project']:.2f} s wall (children's CPU "
+        f"{kids(pp.info.child_cpu)}; {mb_out:.0f} MB of outcomes pickled back), total {sum(ph.values()):.2f} s"
     )
 
 

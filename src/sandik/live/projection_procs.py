@@ -13,7 +13,7 @@ outcomes are the same, bit for bit, as in one process.
 A race stays with its child for the night: the per-race caches (the last
 outcome, kept while its inputs are equal) and the shared bootstrap draws live
 in the child. An outcome the child returns unchanged is not sent back: the
-parent hands back the object it already holds, as ``project_race`` does.
+parent hands back the object it already holds, as ``project_races`` does.
 """
 
 from __future__ import annotations
@@ -253,6 +253,7 @@ class ProcessProjector:
         self.last: dict[str, RaceOutcome] = {}  # the latest outcome of each race (returned again when a child reuses it)
         self.info = RunInfo([], [], [])
         self.counts_cpu: list[float] = []  # CPU seconds per child of the last ``counts``
+        self.phases: dict[str, float] = {}  # wall seconds of the last ``project_tally``, per phase
         self.region_of = dict(region_of)
         params, rule = params or ModelParams(), rule or CallRule()
         try:
@@ -348,10 +349,15 @@ class ProcessProjector:
         """``core.projection.election.project_election`` (single-seat races) with this projector: every
         race's count to its child (digests and swings computed there), the pooled prior from all
         swings here, then the races asked for projected in the children."""
+        t0 = time.perf_counter()
         swings = self.counts({rid: race_state(fr, tally) for rid, fr in frames.items()})
+        t1 = time.perf_counter()
         stats = pool_stats({rid: swings[rid] for rid in frames if rid in swings}, self.region_of)
         todo = [r for r in races if r in frames] if races is not None else list(frames)
-        return self.project_counted(stats, todo)
+        t2 = time.perf_counter()
+        out = self.project_counted(stats, todo)
+        self.phases = {"counts": t1 - t0, "pool": t2 - t1, "project": time.perf_counter() - t2}
+        return out
 
     def forget(self, *, draws: bool = False) -> None:
         """Drop every kept outcome and swing (and, with ``draws``, the shared draws) in every child: benchmarks of a cold pass."""
