@@ -4,7 +4,7 @@ Three things make a refresh cheaper without changing what it computes: the
 bootstrap's random numbers are drawn once per race shape and shared
 (``model.shared_draws``), the swing fit solves its 3x3 systems entry by entry
 (``model._solve_swing``), and a race whose count and prior did not change gets
-its last outcome back (``pool.project_race``). Each is compared here with the
+its last outcome back (``pool.project_races``). Each is compared here with the
 plain computation it replaces, so that they cannot drift apart.
 """
 

@@ -6,8 +6,8 @@ vote-weighted mean swing of the other races in the same region (when enough
 have reported) or everywhere, with their spread between races as the prior's
 covariance. ``project_many`` is what both the live path and the backtests call;
 its step, ``project_races``, returns a race's last outcome again while its count
-and prior have not changed (``project_race``: one race) and projects the others
-together (``model.project_stacked``).
+and prior have not changed and projects the others together
+(``model.project_stacked``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from sandik.core.projection.calls import CallDecision, CallRule, decide
 from sandik.core.projection.frame import RaceFrame, RaceState
-from sandik.core.projection.model import ModelParams, RaceProjection, SwingPrior, multinomial_cov, project, project_stacked
+from sandik.core.projection.model import ModelParams, RaceProjection, SwingPrior, multinomial_cov, project_stacked
 
 MIN_POOL_RACES = 3
 
@@ -200,35 +200,6 @@ def _prior_key(prior: SwingPrior | None) -> tuple | None:
     return (prior.mean.tobytes(), prior.cov.tobytes(), prior.turnout, prior.turnout_sd, prior.source)
 
 
-def project_race(
-    frame: RaceFrame,
-    state: RaceState,
-    stats: PoolStats,
-    region_of: dict[str, str],
-    params: ModelParams,
-    rule: CallRule,
-    *,
-    key: bytes | None = None,
-) -> RaceOutcome:
-    """Projection and call of one race with its pooled prior (the step ``project_many`` repeats).
-
-    A refresh after a batch asks again for races whose count did not change: the
-    outcome is a function of the count, the flags under review, the prior (which
-    moves only when other races' swings move it), the parameters and the rule, so
-    the last outcome is kept on the frame with those inputs and returned as is
-    (the same object) while they are equal. ``key`` is ``state_key(state)`` when
-    the caller has it already.
-    """
-    prior, ck = _inputs(frame, state, stats, region_of, params, rule, key)
-    hit = frame._outcome_cache
-    if hit is not None and hit[0] == ck:
-        return hit[1]
-    proj = project(frame, state, params, prior, key=ck[0])
-    oc = RaceOutcome(proj, decide(frame, state, proj, rule))
-    frame._outcome_cache = (ck, oc)
-    return oc
-
-
 def _inputs(frame: RaceFrame, state: RaceState, stats: PoolStats, region_of: dict[str, str], params: ModelParams, rule: CallRule, key: bytes | None) -> tuple[SwingPrior | None, tuple]:
     """A race's pooled prior (only while it has counted little) and everything its outcome is a function of."""
     prior = None
@@ -249,8 +220,15 @@ def project_races(
     *,
     keys: dict[str, bytes] | None = None,
 ) -> dict[str, RaceOutcome]:
-    """``project_race`` for each of ``races`` (in that order), the projections to redo run together
-    (``model.project_stacked``: the per-draw steps once per race shape): the same outcomes."""
+    """Projection and call of each of ``races`` (in that order), each with its pooled prior.
+
+    A refresh after a batch asks again for races whose count did not change: the outcome is a
+    function of the count, the flags under review, the prior (which moves only when other races'
+    swings move it), the parameters and the rule, so the last outcome is kept on the frame with
+    those inputs and returned as is (the same object) while they are equal. The projections to
+    redo run together (``model.project_stacked``: the per-draw steps once per race shape), with
+    the same outcomes as one by one. ``keys``: ``state_key`` of each race's count, when the
+    caller has them."""
     out: dict[str, RaceOutcome] = {}
     todo: list[tuple[str, tuple, SwingPrior | None]] = []
     for rid in races:
