@@ -9,12 +9,16 @@ whose inputs did not change handed back as the very objects returned before.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sandik.core.projection import CallRule, RaceState, project_many
 from sandik.core.projection.pool import pool_stats, race_swings, state_key
-from sandik.live.projection_procs import ProcessProjector, ProjectorError, _pack, _unpack, split_races
+from sandik.live.projection_procs import ProcessProjector, ProjectorError, _pack, _unpack, count_delta, split_races
 from tests.test_projection_fastpath import PARAMS, _assert_same_outcome, _fresh, _race, _state
 
 
@@ -114,3 +118,84 @@ def test_a_dead_child_is_reported_as_died():
         with pytest.raises((ProjectorError, OSError)) as err:
             pp.counts(states)
         assert not isinstance(err.value, ProjectorError) or err.value.died
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 4), st.integers(0, 2**31 - 1), st.floats(0.0, 1.0))
+def test_a_count_delta_applied_to_the_old_count_gives_the_new_one(n, k, seed, share_changed):
+    """``count_delta`` keeps exactly the units whose row changed; applying it to the old count
+    rebuilds the new one, and leaves the old arrays as they were (kept results may hold them)."""
+    rng = np.random.default_rng(seed)
+    old = RaceState(rng.random(n) < 0.5, rng.integers(0, 50, (n, k)), rng.integers(0, 200, n))
+    new = RaceState(old.reported.copy(), old.votes.copy(), old.valid.copy(), (rng.random(n) < 0.3) if rng.random() < 0.5 else None)
+    moved = rng.random(n) < share_changed
+    new.reported[moved] = True
+    new.votes[moved] += rng.integers(0, 3, (int(moved.sum()), k))
+    new.valid[moved] += rng.integers(0, 3, int(moved.sum()))
+    snapshot = (old.reported.copy(), old.votes.copy(), old.valid.copy())
+    d = count_delta(old, new)
+    really = (old.votes != new.votes).any(axis=1) | (old.valid != new.valid) | (old.reported != new.reported)
+    assert d.units.tolist() == np.flatnonzero(really).tolist()
+    got = d.applied_to(old)
+    for a, b in ((got.reported, new.reported), (got.votes, new.votes), (got.valid, new.valid)):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    assert got.flagged is new.flagged
+    assert state_key(got) == state_key(new)
+    for a, b in zip((old.reported, old.votes, old.valid), snapshot):
+        np.testing.assert_array_equal(a, b)
+    # a count of another shape cannot be sent as a change
+    assert count_delta(old, RaceState(new.reported[:-1], new.votes[:-1], new.valid[:-1])) is None if n > 1 else True
+
+
+def test_after_the_first_refresh_only_changed_units_are_sent_and_draws_come_back_only_where_kept():
+    frames, finals, region_of, _ = _election(3, n_races=6)
+    rule = CallRule()
+    councils = frozenset(sorted(frames)[:2])
+    ref_frames = {rid: _fresh(fr) for rid, fr in frames.items()}
+    with ProcessProjector(frames, region_of, processes=2, params=PARAMS, rule=rule, keep_draws=councils) as pp:
+        fracs = (0.2, 0.2, 0.5, 0.9)
+        for step, frac in enumerate(fracs):
+            states = {rid: _state(fin, int(round(frac * len(fin[1])))) for rid, fin in finals.items()}
+            swings = pp.counts(states)
+            whole, units = pp.counts_sent
+            if step == 0:
+                assert whole == len(frames) and units == 0
+            else:  # the units counted since the refresh before (each comes in with its votes)
+                assert whole == 0
+                before = {rid: int(round(fracs[step - 1] * len(fin[1]))) for rid, fin in finals.items()}
+                assert units == sum(int(round(frac * len(fin[1]))) - before[rid] for rid, fin in finals.items())
+            keys = {rid: state_key(s) for rid, s in states.items()}
+            assert swings == race_swings(ref_frames, states, keys=keys)
+            stats = pool_stats({rid: swings[rid] for rid in frames if rid in swings}, region_of)  # in the frames' order, as project_many sums them
+            got = pp.project_counted(stats, sorted(frames))
+            ref = project_many(ref_frames, states, params=PARAMS, rule=rule, region_of=region_of)
+            for rid in frames:
+                a, b = got[rid], ref[rid]
+                if rid in councils or b.projection.draws is None:
+                    _assert_same_outcome(a, b)
+                else:  # everything but the draws, which stay in the child
+                    assert a.projection.draws is None
+                    _assert_same_outcome(a, dataclasses.replace(b, projection=dataclasses.replace(b.projection, draws=None)))
+
+
+def test_a_failed_counts_request_sends_every_count_whole_next_time():
+    frames, finals, region_of, _ = _election(4, n_races=4)
+    with ProcessProjector(frames, region_of, processes=2, params=PARAMS) as pp:
+        states = {rid: _state(fin, len(fin[1]) // 2) for rid, fin in finals.items()}
+        pp.counts(states)
+        rid0 = sorted(frames)[0]
+        st0 = states[rid0]
+        bad = dict(states)
+        bad[rid0] = RaceState(st0.reported[:-1], st0.votes[:-1], st0.valid[:-1])  # one unit short: the child refuses it
+        with pytest.raises(ProjectorError, match="ModelError"):
+            pp.counts(bad)
+        later = {rid: _state(fin, len(fin[1])) for rid, fin in finals.items()}
+        pp.counts(later)
+        assert pp.counts_sent == (len(frames), 0)
+        keys = {rid: state_key(s) for rid, s in later.items()}
+        stats = pool_stats(race_swings({rid: _fresh(fr) for rid, fr in frames.items()}, later, keys=keys), region_of)
+        got = pp.project_counted(stats, sorted(frames))
+        # the counts the child kept are the later ones, not a mix with the refused request
+        ref = project_many({rid: _fresh(fr) for rid, fr in frames.items()}, later, params=PARAMS, region_of=region_of)
+        for rid in frames:
+            _assert_same_outcome(got[rid], ref[rid])

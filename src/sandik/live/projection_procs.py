@@ -14,6 +14,16 @@ A race stays with its child for the night: the per-race caches (the last
 outcome, kept while its inputs are equal) and the shared bootstrap draws live
 in the child. An outcome the child returns unchanged is not sent back: the
 parent hands back the object it already holds, as ``project_races`` does.
+
+What crosses the pipes is kept small, because pickling it was a third of a
+refresh (53 MB of counts out and 28 MB of outcomes back on the 2024 night):
+
+* a race's count goes whole the first time only; after that, only its units
+  whose row changed since the count sent before (``CountDelta``), which the
+  child applies to its copy;
+* an outcome comes back without its bootstrap draws (200 x candidates floats),
+  which only a seat projection needs: races named in ``keep_draws`` (councils)
+  keep them.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import gc
 import io
 import multiprocessing
 import os
+from multiprocessing.reduction import ForkingPickler
 import pickle
 import threading
 import time
@@ -92,6 +103,51 @@ def split_races(frames: dict[str, RaceFrame], processes: int) -> list[list[str]]
     return parts
 
 
+@dataclass
+class CountDelta:
+    """The units of a race whose count changed since the last one sent to its child (their new
+    rows), and the flags under review (whole: one bool per unit)."""
+
+    units: np.ndarray  # (m,) unit indices
+    reported: np.ndarray  # (m,)
+    votes: np.ndarray  # (m, K)
+    valid: np.ndarray  # (m,)
+    flagged: np.ndarray | None
+
+    def applied_to(self, st: RaceState) -> RaceState:
+        """The count after this change: new arrays (the old ones may be held by kept results)."""
+        if not len(self.units):
+            return st if self.flagged is st.flagged else RaceState(st.reported, st.votes, st.valid, self.flagged)
+        rep, votes, valid = st.reported.copy(), st.votes.copy(), st.valid.copy()
+        rep[self.units], votes[self.units], valid[self.units] = self.reported, self.votes, self.valid
+        return RaceState(rep, votes, valid, self.flagged)
+
+
+def count_delta(old: RaceState, new: RaceState) -> CountDelta | None:
+    """What changed from ``old`` to ``new`` (same race), or None if their shapes differ (send it whole)."""
+    if old.votes.shape != new.votes.shape or old.reported.shape != new.reported.shape or old.valid.shape != new.valid.shape:
+        return None
+    changed = (old.votes != new.votes).any(axis=1)
+    changed |= old.valid != new.valid
+    changed |= old.reported != new.reported
+    units = np.flatnonzero(changed)
+    return CountDelta(units, new.reported[units], new.votes[units], new.valid[units], new.flagged)
+
+
+def _copy_state(st: RaceState) -> RaceState:
+    return RaceState(st.reported.copy(), st.votes.copy(), st.valid.copy(), st.flagged)
+
+
+def _without_draws(oc: RaceOutcome) -> RaceOutcome:
+    if oc.projection.draws is None:
+        return oc
+    p = copy.copy(oc.projection)
+    p.draws = None
+    o = copy.copy(oc)
+    o.projection = p
+    return o
+
+
 def _bare(frame: RaceFrame) -> RaceFrame:
     """The frame without what a process derives from it (rebuilt on first use in the child)."""
     f = copy.copy(frame)
@@ -159,6 +215,8 @@ def _child(conn: Any) -> None:
     states: dict[str, RaceState] = {}  # the latest count of each race sent here, and its digest
     keys: dict[str, bytes] = {}
     kept: dict[str, Any] = {}
+    kept_states: tuple[dict[str, RaceState], dict[str, bytes]] = ({}, {})
+    keep_draws: frozenset[str] | None = None  # None: every race's draws go back
 
     def project(stats: PoolStats, races: list[str]) -> tuple:
         c0 = time.process_time()
@@ -178,7 +236,7 @@ def _child(conn: Any) -> None:
             if oc is before[rid]:
                 reused.append(rid)
             else:
-                out[rid] = oc
+                out[rid] = oc if keep_draws is None or rid in keep_draws else _without_draws(oc)
         with paused_gc():
             packed = _pack(out)
         return packed, reused, time.process_time() - c0
@@ -192,15 +250,21 @@ def _child(conn: Any) -> None:
         try:
             reply: Any = None
             if op == "init":
-                frames, region_of, params, rule = msg[1], msg[2], msg[3], msg[4]
+                frames, region_of, params, rule, keep_draws = msg[1], msg[2], msg[3], msg[4], msg[5]
                 gc.collect()
                 gc.freeze()  # the frames stay for the night: later collections need not walk them
-            elif op == "counts":  # this refresh's counts: kept, with their digests; the races' swings back
+            elif op == "counts":  # this refresh's counts (whole, or what changed): kept, with their digests; the races' swings back
                 c0 = time.process_time()
                 for rid, st in msg[1]:
-                    st.check(frames[rid])
+                    if isinstance(st, CountDelta):
+                        had = len(st.units) > 0
+                        st = st.applied_to(states[rid])
+                    else:
+                        st.check(frames[rid])
+                        had = True
                     states[rid] = st
-                    keys[rid] = state_key(st)
+                    if had or rid not in keys:
+                        keys[rid] = state_key(st)
                 mine = {rid: frames[rid] for rid, _ in msg[1]}
                 reply = (race_swings(mine, states, keys=keys), time.process_time() - c0)
             elif op == "project":  # counts and digests sent with the request
@@ -214,14 +278,16 @@ def _child(conn: Any) -> None:
                     fr.forget_counts()
                 if msg[1]:
                     clear_draw_cache()
-            elif op == "keep":  # benchmarks: remember the kept outcomes, swings, count parts and odds ...
+            elif op == "keep":  # benchmarks: remember the counts held, the kept outcomes, swings, count parts and odds ...
                 kept = {rid: fr.kept_counts() for rid, fr in frames.items()}
+                kept_states = (dict(states), dict(keys))  # a state's arrays are never changed in place here
             elif op == "restore":  # ... and put them back, so that every repeat starts alike
                 for rid, fr in frames.items():
                     if rid in kept:
                         fr.restore_counts(kept[rid])
                     else:
                         fr.forget_counts()
+                states, keys = dict(kept_states[0]), dict(kept_states[1])
             elif op == "stop":
                 conn.send(("ok", None))
                 return
@@ -242,7 +308,18 @@ class RunInfo:
 
 
 class ProcessProjector:
-    def __init__(self, frames: dict[str, RaceFrame], region_of: dict[str, str], *, processes: int = 2, params: ModelParams | None = None, rule: CallRule | None = None) -> None:
+    def __init__(
+        self,
+        frames: dict[str, RaceFrame],
+        region_of: dict[str, str],
+        *,
+        processes: int = 2,
+        params: ModelParams | None = None,
+        rule: CallRule | None = None,
+        keep_draws: frozenset[str] | set[str] | None = None,
+    ) -> None:
+        """``keep_draws``: the races whose outcomes come back with their bootstrap draws (a seat
+        projection needs them); None: every race's."""
         if processes < 1:
             raise ValueError("processes must be >= 1")
         ctx = multiprocessing.get_context("spawn")
@@ -255,7 +332,14 @@ class ProcessProjector:
         self.counts_cpu: list[float] = []  # CPU seconds per child of the last ``counts``
         self.phases: dict[str, float] = {}  # wall seconds of the last ``project_tally``, per phase
         self.region_of = dict(region_of)
+        # The count each child holds of each race, as this process sent it (our own copies: the
+        # caller's arrays may be views of a tally that moves on), so that only changes go next time.
+        self._sent: dict[str, RaceState] = {}
+        self.counts_sent = (0, 0)  # races sent whole, and units sent as changes, by the last ``counts``
+        self.counts_bytes = 0  # bytes of the last ``counts`` requests
+        self.reply_bytes = 0  # bytes of the outcomes of the last projection (pickle and arrays)
         params, rule = params or ModelParams(), rule or CallRule()
+        keep = None if keep_draws is None else frozenset(keep_draws)
         try:
             for part in self.parts:
                 parent, child = ctx.Pipe()
@@ -265,7 +349,7 @@ class ProcessProjector:
                 self._conns.append(parent)
                 self._procs.append(p)
             for conn, part in zip(self._conns, self.parts):
-                conn.send(("init", {rid: _bare(frames[rid]) for rid in part}, {rid: region_of[rid] for rid in part if rid in region_of}, params, rule))
+                conn.send(("init", {rid: _bare(frames[rid]) for rid in part}, {rid: region_of[rid] for rid in part if rid in region_of}, params, rule, keep))
             self._check(self._gather())
         except BaseException:
             self.close()
@@ -299,18 +383,42 @@ class ProcessProjector:
         batches: list[list[Any]] = [[] for _ in self._conns]
         for rid in races:
             batches[self.owner[rid]].append((rid, states[rid], keys[rid]))
+            self._sent.pop(rid, None)  # the child now holds the caller's arrays: the next ``counts`` sends it whole
         return self._project(batches, lambda b: ("project", stats, b), races)
 
     def counts(self, states: dict[str, RaceState]) -> dict[str, Any]:
         """Send every race's count to its child, which keeps it (with its digest) and returns the
         race's swing for the pooled prior (``pool.race_swings``): both computed in the children."""
         batches: list[list[Any]] = [[] for _ in self._conns]
+        sent: dict[str, RaceState] = {}
+        whole = units = 0
         for rid, st in states.items():
-            batches[self.owner[rid]].append((rid, st))
-        for conn, b in zip(self._conns, batches):
-            conn.send(("counts", b))
-        replies = self._gather()
-        self._check(replies)
+            old = self._sent.get(rid)
+            delta = count_delta(old, st) if old is not None else None
+            if delta is None:
+                batches[self.owner[rid]].append((rid, st))
+                sent[rid] = _copy_state(st)
+                whole += 1
+            else:
+                batches[self.owner[rid]].append((rid, delta))
+                # our own copy, held by nothing else: changed in place
+                old.reported[delta.units], old.votes[delta.units], old.valid[delta.units] = delta.reported, delta.votes, delta.valid
+                old.flagged = delta.flagged
+                sent[rid] = old
+                units += len(delta.units)
+        self.counts_sent = (whole, units)
+        self.counts_bytes = 0
+        try:
+            for conn, b in zip(self._conns, batches):
+                buf = ForkingPickler.dumps(("counts", b))  # what ``send`` does, with the size kept
+                self.counts_bytes += len(buf)
+                conn.send_bytes(buf)
+            replies = self._gather()
+            self._check(replies)
+        except BaseException:
+            self._sent.clear()  # what each child holds is not known: everything goes whole next time
+            raise
+        self._sent.update(sent)
         swings: dict[str, Any] = {}
         self.counts_cpu = [c for _, (_, c) in replies]
         for _, (sw, _) in replies:
@@ -330,12 +438,14 @@ class ProcessProjector:
             self._conns[i].send(request(batches[i]))
         replies = self._gather([self._conns[i] for i in busy])
         cpu, sent, reused = [0.0] * len(self._conns), [len(b) for b in batches], [0] * len(self._conns)
+        self.reply_bytes = 0
         # The outcomes of the children that succeeded are kept even if another failed: they
         # now hold them as their last ones, and may hand them back as reused next time.
         for i, (status, reply) in zip(busy, replies):
             if status != "ok":
                 continue
             packed, reused_ids, c = reply
+            self.reply_bytes += len(packed[0]) + sum(a.nbytes for a in packed[1].values())
             self.last.update(_unpack(packed))
             cpu[i], reused[i] = c, len(reused_ids)
             for rid in reused_ids:
@@ -365,12 +475,16 @@ class ProcessProjector:
         self.last.clear()
 
     def keep(self) -> None:
+        """Benchmarks: remember what the children and this process hold (counts, outcomes, caches) ..."""
         self._all("keep")
         self._kept_last = dict(self.last)
+        self._kept_sent = {rid: _copy_state(st) for rid, st in self._sent.items()}
 
     def restore(self) -> None:
+        """... and go back to it, so that every repeat of a refresh starts alike."""
         self._all("restore")
         self.last = dict(self._kept_last)
+        self._sent = {rid: _copy_state(st) for rid, st in self._kept_sent.items()}
 
     def close(self) -> None:
         for conn in self._conns:

@@ -277,7 +277,9 @@ class ProjectionWorker:
             return None
         try:
             if self._projector is None:
-                self._projector = ProcessProjector(frames, region_of, processes=self.processes, params=ModelParams(), rule=CallRule())
+                races = self.svc.election.races
+                councils = frozenset(rid for rid in frames if races[rid].seats > 1)  # their seat projections need the draws
+                self._projector = ProcessProjector(frames, region_of, processes=self.processes, params=ModelParams(), rule=CallRule(), keep_draws=councils)
             swings = self._projector.counts(states)
         except (ProjectorError, OSError) as exc:
             if isinstance(exc, ProjectorError) and not exc.died:
