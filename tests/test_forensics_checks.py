@@ -300,24 +300,31 @@ def test_implausible_voters_by_law_catch_a_balanced_tenfold_count(clean):
     assert s.tier == "high" and s.value == bad.col("voted_by_law")[i] >= s.threshold
 
 
+def _shift_in_hoods(sheets, hoods: tuple[str, ...], per_hood: int):
+    """The sheets with the first ``per_hood`` boxes of each neighbourhood ending in ``hoods`` shifted
+    one column right (wrapping): (sheets, shifted box ids, the other sheets of those neighbourhoods)."""
+    by_area: dict = {}
+    for s in sheets:
+        by_area.setdefault(s.box_id.rsplit(".", 1)[0], []).append(s)
+    ids = ["A", "B", "C", "I"]
+    changed: dict = {}
+    rest = []
+    for hood in [h for h in by_area if h.endswith(hoods)]:
+        for s in by_area[hood][:per_hood]:
+            vals = [s.votes[c] for c in ids]
+            changed[id(s)] = replace(s, votes=dict(zip(ids, vals[-1:] + vals[:-1])))
+        rest += by_area[hood][per_hood:]
+    return [changed.get(id(x), x) for x in sheets], [x.box_id for x in changed.values()], rest
+
+
 def test_second_pass_clears_the_honest_sibling_of_a_shifted_sheet():
     # Two boxes per neighbourhood: a shifted sheet is its sibling's whole reference, so against it
     # the honest sheet looks shifted back. Method 1.2 judges both again without the first pass's
     # high-tier rows: the honest one against the rest of its race (clean), the shifted one keeps
     # its flag because the race still shows it shifted.
     e, sheets = sibling_election(5, districts=3, hoods=40, boxes=2, alike=30.0)
-    by_area = {}
-    for s in sheets:
-        by_area.setdefault(s.box_id.rsplit(".", 1)[0], []).append(s)
-    ids = ["A", "B", "C", "I"]
-    bad_ids, honest_ids, bad = [], [], list(sheets)
-    for hood in [h for h in by_area if h.endswith(".n7")]:  # one pair per district
-        s, sib = by_area[hood]
-        vals = [s.votes[c] for c in ids]
-        shifted = dict(zip(ids, vals[-1:] + vals[:-1]))
-        bad = [replace(x, votes=shifted) if x is s else x for x in bad]
-        bad_ids.append(s.box_id)
-        honest_ids.append(sib.box_id)
+    bad, bad_ids, kept = _shift_in_hoods(sheets, (".n7",), 1)  # one pair per district
+    honest_ids = [x.box_id for x in kept]
     tab = from_sheets(e, bad)
     old, new = run_checks(tab, refine=False), run_checks(tab)
     bad_rows = [_row(tab, b) for b in bad_ids]
@@ -383,16 +390,7 @@ def test_rows_that_look_shifted_leave_the_references_of_the_second_pass():
     # method 1.3 (2 of the 12 here). Method 1.4 leaves every row with the shifted-column signature
     # out of the second pass's references, so the shifted sheets are judged against the honest rest.
     e, sheets = sibling_election(5, districts=2, hoods=20, boxes=6, alike=4.0)
-    by_area = {}
-    for s in sheets:
-        by_area.setdefault(s.box_id.rsplit(".", 1)[0], []).append(s)
-    ids = ["A", "B", "C", "I"]
-    bad_rows, bad = [], list(sheets)
-    for hood in [h for h in by_area if h.endswith((".n3", ".n9", ".n17"))]:
-        for s in by_area[hood][:2]:
-            vals = [s.votes[c] for c in ids]
-            bad = [replace(x, votes=dict(zip(ids, vals[-1:] + vals[:-1]))) if x is s else x for x in bad]
-            bad_rows.append(s.box_id)
+    bad, bad_rows, _ = _shift_in_hoods(sheets, (".n3", ".n9", ".n17"), 2)
     tab = from_sheets(e, bad)
     ch = run_checks(tab)
     rows = [_row(tab, b) for b in bad_rows]
