@@ -222,6 +222,36 @@ def test_worker_with_child_processes_equals_project_election(api, monkeypatch):
         assert json.loads(json.dumps(got)) == json.loads(json.dumps(oc.to_dict(), default=float)), rid
 
 
+def test_worker_with_child_processes_projects_council_seats_from_the_draws(store, monkeypatch):
+    """The children send a race's bootstrap draws back only where the worker needs them (a
+    council's seat projection); the seats equal those of ``project_election`` in one process."""
+    from dataclasses import replace
+
+    from sandik.core.projection.election import project_election
+    from sandik.ingest.pipeline import build_tally
+    from sandik.live.projections import alliances_of
+
+    monkeypatch.setenv("SANDIK_PROJECTION_PROCESSES", "2")
+    prev, cur = elections()
+    council = next(r for r in cur.races if r != METRO)
+    cur = replace(cur, races={**cur.races, council: replace(cur.races[council], seats=11)})
+    prev = replace(prev, races={**prev.races, council: cur.races[council]})
+    store.save_election(prev)
+    store.save_election(cur)
+    _t, clerk = TokenStore(store).create(name="clerk", role="clerk", areas=["x"])
+    app = create_app(Settings(), store=store)
+    with TestClient(app) as client:
+        count(client, cur, clerk, METRO, n=3)
+        w = settled(app, count(client, cur, clerk, council, n=2))
+        assert w.processes == 2 and w._projector is not None, w.errors
+        assert w._projector.last[council].projection.draws is not None  # a council's draws come back
+        assert w._projector.last[METRO].projection.draws is None  # a mayor's stay in its child
+        tally, _ = build_tally(store, cur)
+        want = project_election(cur, tally, prev, alliances=alliances_of(cur.info.country))[council].to_dict()
+        got = w.outcomes[council]
+        assert got["seats"] and json.loads(json.dumps(got["seats"])) == json.loads(json.dumps(want["seats"]))
+
+
 def test_worker_goes_on_in_its_thread_when_a_child_dies(api, monkeypatch):
     from sandik.core.projection.election import project_election
     from sandik.ingest.pipeline import build_tally
