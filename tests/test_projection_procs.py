@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from sandik.core.projection import CallRule, RaceState, project_many
 from sandik.core.projection.pool import pool_stats, race_swings, state_key
-from sandik.live.projection_procs import ProcessProjector, ProjectorError, _pack, _unpack, count_delta, split_races
+from sandik.live.projection_procs import CountDelta, ProcessProjector, ProjectorError, _pack, _unpack, count_delta, split_races
 from tests.test_projection_fastpath import PARAMS, _assert_same_outcome, _fresh, _race, _state
 
 
@@ -141,6 +141,13 @@ def test_a_count_delta_applied_to_the_old_count_gives_the_new_one(n, k, seed, sh
         assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
     assert got.flagged is new.flagged
     assert state_key(got) == state_key(new)
+    # the digest after the change: the old one where nothing changed, a new one (and another for
+    # any other change) where something did
+    k0 = state_key(old)
+    assert (d.key_after(k0) == k0) == (not len(d.units))
+    if len(d.units):
+        other = CountDelta(d.units, d.reported, d.votes + 1, d.valid, d.flagged)
+        assert other.key_after(k0) != d.key_after(k0) and d.key_after(k0) == count_delta(old, new).key_after(k0)
     for a, b in zip((old.reported, old.votes, old.valid), snapshot):
         np.testing.assert_array_equal(a, b)
     # a count of another shape cannot be sent as a change
