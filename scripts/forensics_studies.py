@@ -148,7 +148,7 @@ def shift_promotion(name: str, tab: SheetTable, ch: BoxChecks, seed: int = 1) ->
             untouched = np.ones(len(tab), dtype=bool)
             untouched[inj.rows] = False
             cells.append(f"{100 * h[inj.rows].mean():.1f}% / {100 * h[untouched & ~breaks_rule(c)].mean():.3f}%")
-        rule = "1.4 as it is" if x is None else f"+ shifted_columns with >= {x:.0%} explained"
+        rule = "the method as it is" if x is None else f"+ shifted_columns with >= {x:.0%} explained"
         print(f"| {name} | {rule} | {raised} | " + " | ".join(cells) + " |")
 
 

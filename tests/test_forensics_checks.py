@@ -398,3 +398,33 @@ def test_rows_that_look_shifted_leave_the_references_of_the_second_pass():
     assert all(ch.signal_masks()["shifted_columns"][rows])
     untouched = np.setdiff1d(np.arange(len(tab)), rows)
     assert (ch.tier_rank()[untouched] == 0).sum() == 0
+
+
+def test_a_weak_count_that_would_not_lead_restored_is_not_a_balanced_tenfold_edit(clean):
+    # The same balanced /10 edit on the box's third candidate: restored tenfold it would still
+    # be third, so it is not the mark of a leading count cut down (method 1.5), while the same
+    # rule without that condition takes it for one.
+    e, sheets, _ = clean
+    rng = random.Random(7)
+    found = 0
+    for _ in range(200):
+        s = sheets[rng.randrange(len(sheets))]
+        third = sorted(s.votes, key=s.votes.get)[-3]
+        c = s.votes[third]
+        if c < 20 or 10 * (c // 10) >= sorted(s.votes.values())[-2]:
+            continue
+        cut = c - c // 10
+        edited = replace(
+            s, votes={**s.votes, third: c // 10}, valid=s.valid - cut, valid_unchallenged=s.valid_unchallenged - cut,
+            voted_listed=s.voted_listed - cut, total_voters=s.total_voters - cut, ballots_used=s.ballots_used - cut,
+        )  # fmt: skip
+        tab = from_sheets(e, [edited if x is s else x for x in sheets])
+        i = _row(tab, s.box_id)
+        loose = run_checks(tab, replace(Thresholds(), balanced_top_two=False))
+        if loose.magnitude_balanced[i] < 0:
+            continue  # the other conditions do not hold for this box: try another
+        found += 1
+        assert run_checks(tab).magnitude_balanced[i] == -1
+        if found == 2:
+            break
+    assert found == 2

@@ -27,8 +27,9 @@ Signals (tier in brackets; thresholds in :class:`Thresholds`; docs/forensics.md 
   what the reference predicts (>= 20 expected votes).
 * ``magnitude_balanced`` [high] a count divided by ten with voters, ballots and valid votes
   lowered to match: the count is 6-16x below what the box's *other* candidates predict, the
-  candidate at least 3 below its siblings (z), the box's turnout low for its race (robust z <= -3),
-  and back within robust z 2 once the count and its voters are restored tenfold.
+  candidate at least 2 below its siblings (z; 3 before method 1.5), the box's turnout low for its
+  race (robust z <= -3), back within robust z 2 once the count and its voters are restored
+  tenfold, and, so restored, one of the box's two largest counts (1.5).
 * ``sibling_z`` [medium at |z| >= 4.5, low at >= 4] share of a candidate against the
   pooled share of the other boxes of the same neighbourhood (leave-one-out), z = (p - p̄) /
   sqrt(φ p̄(1-p̄)(1/n + 1/n_sib)). Boxes without siblings of >= 50 valid votes are compared
@@ -69,7 +70,7 @@ import numpy as np
 from sandik.core.forensics.groups import dense, double_mad_z, group_median, group_sum
 from sandik.core.forensics.table import HEADER, SheetTable
 
-METHOD_VERSION = "sandik-forensics/1.4"  # 1.1: cross-race swap signature, implausible voters by law; 1.2: second pass without the high-tier rows in the references; 1.3: magnitude_balanced; 1.4: nor the rows that look shifted
+METHOD_VERSION = "sandik-forensics/1.5"  # 1.1: cross-race swap signature, implausible voters by law; 1.2: second pass without the high-tier rows in the references; 1.3: magnitude_balanced; 1.4: nor the rows that look shifted; 1.5: magnitude_balanced for leading counts from z -2
 NOT_AN_ACCUSATION = (
     "A flag says that this sheet is unusual enough to be looked at again (the photo, the copy "
     "of the observers, the count). It is not an accusation: honest boxes can be unusual, and "
@@ -105,10 +106,12 @@ class Thresholds:
     magnitude_high_z: float = 8.0
     # magnitude_balanced: a count 1/16-1/6 of what the box's other candidates predict, the candidate
     # at least this far below its siblings (z), the box's turnout low for its race (robust z at most
-    # minus this), and back within this robust z once the count and the voters are restored tenfold.
-    balanced_min_z: float = 3.0
+    # minus this), and back within this robust z once the count and the voters are restored tenfold;
+    # with balanced_top_two, the restored count one of the box's two largest (1.5: z 3 -> 2 with it).
+    balanced_min_z: float = 2.0
     balanced_turnout_z: float = 3.0
     balanced_restored_z: float = 2.0
+    balanced_top_two: bool = True
     extreme_turnout: float = 0.98
     extreme_share: float = 0.90
     extreme_min_valid: int = 50
@@ -863,6 +866,11 @@ def _check_pass(tab: SheetTable, t: Thresholds, free: dict[str, Any], *, exclude
             per_z = (t_now - turn_med[r_i]) / tz[r_i]  # the low side's robust scale (turnout per unit of z)
             z_back = (t_now + 9.0 * vv / np.maximum(Kr, 1.0) - turn_med[r_i]) / per_z
         ok = (pred >= t.magnitude_min_expected) & (rat >= t.magnitude_lo) & (rat <= t.magnitude_hi) & np.isfinite(z_back) & (np.abs(z_back) <= t.balanced_restored_z)
+        if t.balanced_top_two:
+            # restored tenfold, the count is one of the box's two largest: a leading count cut down
+            others = votes[r_i].astype(float)
+            others[np.arange(len(r_i)), c_i] = -1.0
+            ok &= 10.0 * vv >= np.sort(others, axis=1)[:, -2]
         r_i, c_i, rat, z_back = r_i[ok], c_i[ok], rat[ok], z_back[ok]
         first = np.unique(r_i, return_index=True)[1]
         rows = r_i[first]
