@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -105,7 +107,7 @@ def test_projection_intervals_are_never_inverted_and_respect_hard_bounds(fs):
     assert abs(p.p_win.sum() - 1.0) < 1e-9 or p.mode == "complete"
     d = decide(frame, state, p, CallRule())
     if d.kind == "statistical":
-        assert p.mode == "model"
+        assert p.mode == "model" and abs(p.margin_share) >= CallRule().min_margin_share
     if not frame.has_base.any() and state.reported.any() and not state.reported.all():
         assert p.mode == "no_baseline" and d.kind != "statistical"
     if state.reported.all():
@@ -193,3 +195,25 @@ def test_pooled_swing_cache_sees_a_correction():
     votes[j, 1] += moved
     second = race_swings({"r": frame}, {"r": RaceState(state.reported, votes, state.valid)})["r"][0]
     assert moved > 0 and first["P0"][0] > second["P0"][0] and first["P1"][0] < second["P1"][0]
+
+
+def test_a_race_closer_than_half_a_point_is_not_called_by_the_model_however_sure():
+    # 2,000 alike boxes, 99% counted, 0.33 points apart: the draws leave no doubt, and without the
+    # margin guard the model calls it; with it, only the lock or the complete count will.
+    n = 2000
+    rng = np.random.default_rng(0)
+    reg = np.full(n, 360)
+    frame = race_frame(reg, np.tile([0.5, 0.5], (n, 1)), np.arange(n) % 40, reg * 0.85, parties=("P0", "P1"))
+    a = np.where(np.arange(n) % 2 == 0, 151, 150)
+    votes = np.column_stack([a, 300 - a])
+    rep = np.ones(n, dtype=bool)
+    rep[rng.choice(n, 20, replace=False)] = False
+    state = RaceState(rep, np.where(rep[:, None], votes, 0), np.where(rep, 300, 0))
+    p = project(frame, state, ModelParams())
+    assert 0.003 < p.margin_share < 0.004 and p.pct_expected_counted > 0.98
+    assert decide(frame, state, p, replace(CallRule(), min_margin_share=0.0)).kind == "statistical"
+    d = decide(frame, state, p, CallRule())
+    assert d.kind is None and any("too close to call" in r for r in d.reasons)
+    full = RaceState(np.ones(n, dtype=bool), votes, np.full(n, 300))
+    done = decide(frame, full, project(frame, full, ModelParams()), CallRule())
+    assert done.kind == "lock" and done.candidate == frame.candidate_ids[0]

@@ -175,6 +175,104 @@ def istanbul_case(shared: Path | None = None) -> BacktestCase:
     )
 
 
+# The 31 March 2019 İstanbul metropolitan-mayor race, province totals of its two leaders (YSK's final
+# result, ../shared/data README: İmamoğlu, CHP with İYİ; Yıldırım, AKP with MHP): 13,729 votes apart.
+METRO_2019_TOTALS = (("CHP", 4_169_765), ("AKP", 4_156_036))
+METRO_RACE = "tr.34:metro-2019-synthetic"
+
+
+def _round_to_total(x: np.ndarray, total: int, cap: np.ndarray) -> np.ndarray:
+    """Integers close to ``x``, each at most ``cap``, that sum to ``total`` (largest remainders first)."""
+    base = np.minimum(np.floor(x), cap).astype(np.int64)
+    short = int(total - base.sum())
+    while short > 0:
+        room = np.flatnonzero(base < cap)
+        if not len(room):
+            raise ValueError(f"cannot place {total:,} votes in boxes holding {int(cap.sum()):,}")
+        order = room[np.argsort(-(x[room] - base[room]), kind="stable")][:short]
+        base[order] += 1
+        short -= len(order)
+    return base
+
+
+def istanbul_metro_case(shared: Path | None = None) -> BacktestCase:
+    """``istanbul`` plus a **synthetic** box-level metropolitan-mayor race with the real province margin.
+
+    No file gives the 31 March 2019 metropolitan race below the province, and it is the race the
+    issue names: 0.16 points, never to be called before the count is complete. Its boxes are the
+    31,186 real boxes of the district races, on the same ballot: each box's votes for the two
+    alliances are its district race's (CHP with İYİ; AKP with MHP and BBP), scaled by one factor
+    per alliance so that the province totals are the real ones exactly; the rest of the box's valid
+    votes go to the other candidates together. The margin, the boxes and their spread are real; the
+    split of the metropolitan vote between boxes is borrowed from the district races.
+    """
+    case = istanbul_case(shared)
+    n = case.n_global
+    camps = {"CHP": ("CHP", "IYI"), "AKP": ("AKP", "MHP", "BBP")}
+    votes = np.zeros((n, 2))
+    base = np.zeros((n, 2))
+    has = np.zeros(n, dtype=bool)
+    valid = np.zeros(n, dtype=np.int64)
+    group_name = [""] * n
+    unit_id = [""] * n
+    for rid, fr in case.frames.items():
+        idx = case.unit_of[rid]
+        for k, party in enumerate(fr.candidate_parties):
+            for j, (camp, members) in enumerate(camps.items()):
+                if party in members:
+                    votes[idx, j] += case.final_votes[rid][:, k]
+                    base[idx, j] += fr.base_share[:, k]
+        has[idx] = fr.has_base
+        valid[idx] = case.final_valid[rid]
+        for j, b in enumerate(idx.tolist()):
+            group_name[b] = fr.group_ids[fr.group[j]]
+            unit_id[b] = fr.unit_ids[j]
+    want = np.array([t for _, t in METRO_2019_TOTALS], dtype=float)
+    factor = want / votes.sum(axis=0)
+    for _ in range(200):  # one factor per alliance, a box never holding more than its valid votes
+        scaled = votes * factor
+        tot = scaled.sum(axis=1)
+        over = tot > valid
+        scaled[over] *= (valid[over] / tot[over])[:, None]
+        got = scaled.sum(axis=0)
+        if np.all(np.abs(got - want) < 0.5):
+            break
+        factor *= want / got
+    chp = _round_to_total(scaled[:, 0], int(want[0]), valid)
+    akp = _round_to_total(scaled[:, 1], int(want[1]), valid - chp)
+    final = np.column_stack([chp, akp, valid - chp - akp])
+    gids = sorted(set(group_name))
+    gi = {g: i for i, g in enumerate(gids)}
+    reg = case.g_registered.astype(np.int64)
+    frame = RaceFrame(
+        race_id=METRO_RACE,
+        candidate_ids=("imamoglu", "yildirim", "others"),
+        candidate_parties=("CHP", "AKP", None),
+        registered=reg,
+        expected=case.g_expected.copy(),
+        cap=max_voters(reg),
+        base_share=np.column_stack([base, np.zeros(n)]),
+        has_base=has,
+        group=np.array([gi[g] for g in group_name]),
+        group_ids=tuple(gids),
+        stratum=size_strata(reg),
+        unit_ids=tuple(unit_id),
+    )
+    case.frames[METRO_RACE] = frame
+    case.final_votes[METRO_RACE] = final.astype(np.int64)
+    case.final_valid[METRO_RACE] = valid
+    case.unit_of[METRO_RACE] = np.arange(n, dtype=np.int64)
+    case.region_of[METRO_RACE] = "tr.34"
+    case.name = "istanbul-metro"
+    case.description = "İstanbul 2019 as in istanbul, plus a synthetic box-level metropolitan-mayor race with the real province totals (0.16 points)"
+    case.notes.append(
+        f"{METRO_RACE}: synthetic below the province: CHP {int(final[:, 0].sum()):,} vs AKP {int(final[:, 1].sum()):,} "
+        f"(the real totals), others {int(final[:, 2].sum()):,}; each box's votes for the two alliances are its district race's "
+        f"times {factor[0]:.4f} (CHP) and {factor[1]:.4f} (AKP), capped at its valid votes"
+    )
+    return case
+
+
 def turkey_case() -> BacktestCase:
     from sandik.datasets import registry
 

@@ -19,7 +19,7 @@ err = Console(stderr=True)
 db_option = click.option("--db", envvar=ENV_DB, default="sandik.sqlite", show_default=True, help="SQLite file or postgresql:// URL (env SANDIK_DB).")
 election_option = click.option("--election", "election_id", default=None, help="Election id (default: the most recent one in the store).")
 
-DATASETS = ("istanbul", "turkey")
+DATASETS = ("istanbul", "turkey", "istanbul-metro")
 
 
 def _orders_default() -> str:
@@ -29,7 +29,7 @@ def _orders_default() -> str:
 
 
 @click.command()
-@click.option("--data", "data", default="istanbul,turkey", show_default=True, help="Cases: istanbul (2014->2019, real boxes), turkey (2019->2024, districts), comma-separated.")
+@click.option("--data", "data", default="istanbul,turkey", show_default=True, help="Cases: istanbul (2014->2019, real boxes), turkey (2019->2024, districts), istanbul-metro (istanbul plus a synthetic box-level 2019 metropolitan race with the real 0.16-point province margin), comma-separated.")
 @click.option("--orders", default=None, help=f"Arrival orders, comma-separated (default: all: {_orders_default()}).")
 @click.option("--seed", default=0, show_default=True, help="Seed of random orders and of the arrival model.")
 @click.option("--seeds", "more_seeds", default=None, help="Also replay every order with these seeds (comma-separated) and report each seed and the pooled 90%% coverage.")
@@ -43,7 +43,7 @@ def backtest(data: str, orders: str | None, seed: int, more_seeds: str | None, s
 
     Example: sandik backtest --data istanbul --orders random,size --json
     """
-    from sandik.backtest.data import istanbul_case, turkey_case
+    from sandik.backtest.data import istanbul_case, istanbul_metro_case, turkey_case
     from sandik.backtest.orders import ORDERS
     from sandik.backtest.runner import pool_seeds, replay, summarize
 
@@ -68,7 +68,7 @@ def backtest(data: str, orders: str | None, seed: int, more_seeds: str | None, s
     report: dict[str, Any] = {"seed": seed, "step": step, "cases": {}}
     for cname in cases:
         with err.status(f"building case {cname}"):
-            case = istanbul_case() if cname == "istanbul" else turkey_case()
+            case = istanbul_case() if cname == "istanbul" else istanbul_metro_case() if cname == "istanbul-metro" else turkey_case()
         if race_filter:
             keep = [r for r in case.frames if race_filter in r]
             if not keep:
