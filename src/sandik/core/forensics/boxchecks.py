@@ -28,8 +28,8 @@ Signals (tier in brackets; thresholds in :class:`Thresholds`; docs/forensics.md 
 * ``magnitude_balanced`` [high] a count divided by ten with voters, ballots and valid votes
   lowered to match: the count is 6-16x below what the box's *other* candidates predict, the
   candidate at least 2 below its siblings (z; 3 before method 1.5), the box's turnout low for its
-  race (robust z <= -3), back within robust z 2 once the count and its voters are restored
-  tenfold, and, so restored, one of the box's two largest counts (1.5).
+  race (robust z <= -3), back within robust z 3 once the count and its voters are restored
+  tenfold (2 before 1.5), and, so restored, one of the box's two largest counts (1.5).
 * ``sibling_z`` [medium at |z| >= 4.5, low at >= 4] share of a candidate against the
   pooled share of the other boxes of the same neighbourhood (leave-one-out), z = (p - p̄) /
   sqrt(φ p̄(1-p̄)(1/n + 1/n_sib)). Boxes without siblings of >= 50 valid votes are compared
@@ -107,10 +107,11 @@ class Thresholds:
     # magnitude_balanced: a count 1/16-1/6 of what the box's other candidates predict, the candidate
     # at least this far below its siblings (z), the box's turnout low for its race (robust z at most
     # minus this), and back within this robust z once the count and the voters are restored tenfold;
-    # with balanced_top_two, the restored count one of the box's two largest (1.5: z 3 -> 2 with it).
+    # with balanced_top_two, the restored count one of the box's two largest (1.5: z 3 -> 2 with it,
+    # and "ordinary once restored" as wide as "low now": 2 -> 3).
     balanced_min_z: float = 2.0
     balanced_turnout_z: float = 3.0
-    balanced_restored_z: float = 2.0
+    balanced_restored_z: float = 3.0
     balanced_top_two: bool = True
     extreme_turnout: float = 0.98
     extreme_share: float = 0.90
