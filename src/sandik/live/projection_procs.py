@@ -36,11 +36,11 @@ import hashlib
 import io
 import multiprocessing
 import os
-from multiprocessing.reduction import ForkingPickler
 import pickle
 import threading
 import time
 from dataclasses import dataclass
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 import numpy as np
