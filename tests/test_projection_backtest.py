@@ -183,3 +183,21 @@ def test_synthetic_istanbul_metro_race_has_the_real_totals_and_is_not_called_bef
         unguarded.append(project_many(one.frames, st, rule=loose, region_of=one.region_of)[METRO_RACE].call.kind)
     assert kinds == [None] * 4
     assert "statistical" in unguarded
+
+
+@needs_shared
+def test_backtest_command_replays_the_synthetic_metro_race():
+    import json
+
+    from click.testing import CliRunner
+
+    from sandik.backtest.data import METRO_RACE
+    from sandik.cli import main
+
+    r = CliRunner().invoke(main, ["backtest", "--data", "istanbul-metro", "--races", "metro", "--orders", "random", "--step", "0.25", "--json"])
+    assert r.exit_code == 0, r.output
+    c = json.loads(r.stdout)["cases"]["istanbul-metro"]
+    (s,) = c["orders"]
+    (row,) = s["per_race"]
+    assert row["race"] == METRO_RACE and row["winner"] == "imamoglu" and row["call_pct_expected"] == 1.0
+    assert any("synthetic below the province" in n for n in c["notes"])
