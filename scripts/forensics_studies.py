@@ -57,9 +57,7 @@ def party_residuals(tab: SheetTable, ch: BoxChecks, party: str) -> dict[str, tup
 
 
 def previous_election(ist: SheetTable, ist_ch: BoxChecks, tr: SheetTable, tr_ch: BoxChecks) -> None:
-    print("\n1. Same box in the previous election (Istanbul 2019 vs the Istanbul boxes of Turkey 2014, matched by neighbourhood and box number):\n")
-    print("| party | 2019 boxes | matched in 2014 | correlation of shares | correlation of deviations from the neighbourhood | robust sd of the 2019 deviation | after regressing on 2014 |")
-    print("|---|---|---|---|---|---|---|")
+    section("1. Same box in the previous election (Istanbul 2019 vs the Istanbul boxes of Turkey 2014, matched by neighbourhood and box number)", ("party", "2019 boxes", "matched in 2014", "correlation of shares", "correlation of deviations from the neighbourhood", "robust sd of the 2019 deviation", "after regressing on 2014"))
     for party in ("CHP", "AKP"):
         a, b = party_residuals(ist, ist_ch, party), party_residuals(tr, tr_ch, party)
         common = [k for k in a if k in b]
@@ -152,6 +150,13 @@ def shift_promotion(name: str, tab: SheetTable, ch: BoxChecks, seed: int = 1) ->
         print(f"| {name} | {rule} | {raised} | " + " | ".join(cells) + " |")
 
 
+def section(title: str, columns: tuple[str, ...]) -> None:
+    """A study's title and the head of its Markdown table."""
+    print(f"\n{title}:\n")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+
+
 def main() -> None:
     data = shared_data_dir()
     e, s = load_istanbul_2019(data / "istanbul-2019-ballot-boxes" / "istanbul_2019_belediye_baskanligi_sandik_wide.csv")
@@ -160,24 +165,16 @@ def main() -> None:
     tr = from_sheets(e, s)
     ist_ch, tr_ch = run_checks(ist), run_checks(tr)
     previous_election(ist, ist_ch, tr, tr_ch)
-    print("\n2. Reference from the boxes numbered next to it (same neighbourhood and race), robust sd of share - reference:\n")
-    print("| file | candidate | boxes | neighbourhood (leave-one-out) | two adjacent boxes | average of both |")
-    print("|---|---|---|---|---|---|")
+    section("2. Reference from the boxes numbered next to it (same neighbourhood and race), robust sd of share - reference", ("file", "candidate", "boxes", "neighbourhood (leave-one-out)", "two adjacent boxes", "average of both"))
     adjacent_boxes("Istanbul 2019", ist, ist_ch)
     adjacent_boxes("Turkey 2014", tr, tr_ch)
-    print("\n3. Magnitude against the box's other candidates, balanced edits at 1% (high tier):\n")
-    print("| file | rule | detected | up (x10) | down (/10) | false flags, rule-abiding untouched boxes |")
-    print("|---|---|---|---|---|---|")
+    section("3. Magnitude against the box's other candidates, balanced edits at 1% (high tier)", ("file", "rule", "detected", "up (x10)", "down (/10)", "false flags, rule-abiding untouched boxes"))
     magnitude_vs_others("Istanbul 2019", ist)
     magnitude_vs_others("Turkey 2014", tr)
-    print("\n4. Upper bound on the detection of swaps (1% injected) by any per-box test on one race, normal scatter:\n")
-    print("| file | boxes measured | robust sd of the margin around the reference | swaps injected | bound at 0.1% false flags | at 1% | at 5% |")
-    print("|---|---|---|---|---|---|---|")
+    section("4. Upper bound on the detection of swaps (1% injected) by any per-box test on one race, normal scatter", ("file", "boxes measured", "robust sd of the margin around the reference", "swaps injected", "bound at 0.1% false flags", "at 1%", "at 5%"))
     swap_bound("Istanbul 2019", ist, ist_ch)
     swap_bound("Turkey 2014", tr, tr_ch)
-    print("\n5. Shifts below the high tier raised to it, injected shifts at 0.1% / 1% / 5% (high tier: detected / false flags on rule-abiding untouched sheets):\n")
-    print("| file | rule | untouched rule-abiding sheets raised | 0.1% | 1% | 5% |")
-    print("|---|---|---|---|---|---|")
+    section("5. Shifts below the high tier raised to it, injected shifts at 0.1% / 1% / 5% (high tier: detected / false flags on rule-abiding untouched sheets)", ("file", "rule", "untouched rule-abiding sheets raised", "0.1%", "1%", "5%"))
     shift_promotion("Istanbul 2019", ist, ist_ch)
     shift_promotion("Turkey 2014", tr, tr_ch)
 

@@ -96,6 +96,7 @@ def _summary(seed: int, n: int, cov: float, wrong: int, buckets: dict) -> dict:
     return {
         "order": "random", "seed": seed, "race_checkpoints": n, "coverage": {"90": cov}, "mean_width90_points": 2.0 + seed,
         "mean_margin_error_points": 0.5, "wrong_calls": wrong, "median_call_pct_expected_margin_gt10": 0.1 * (seed + 1),
+        "median_call_pct_expected": 0.2 * (seed + 1),
         "by_bucket": {b: {"n": k, "coverage": {"90": c}} for b, (k, c) in buckets.items()},
     }  # fmt: skip
 

@@ -325,7 +325,7 @@ def pool_seeds(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         per_seed.append({
             "seed": s["seed"], "race_checkpoints": s["race_checkpoints"], "coverage_90": s["coverage"]["90"], "width90_points": s["mean_width90_points"],
             "margin_error_points": s["mean_margin_error_points"], "wrong_calls": s["wrong_calls"], "worst_bucket_90": min(buckets) if buckets else None,
-            "median_call_pct_expected_margin_gt10": s["median_call_pct_expected_margin_gt10"], "median_call_pct_expected": s.get("median_call_pct_expected"),
+            "median_call_pct_expected_margin_gt10": s["median_call_pct_expected_margin_gt10"], "median_call_pct_expected": s["median_call_pct_expected"],
         })  # fmt: skip
     weighted = [(p["coverage_90"], p["race_checkpoints"]) for p in per_seed if p["coverage_90"] is not None]
     n = sum(k for _, k in weighted)

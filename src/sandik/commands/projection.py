@@ -68,7 +68,7 @@ def backtest(data: str, orders: str | None, seed: int, more_seeds: str | None, s
     report: dict[str, Any] = {"seed": seed, "step": step, "cases": {}}
     for cname in cases:
         with err.status(f"building case {cname}"):
-            case = istanbul_case() if cname == "istanbul" else istanbul_metro_case() if cname == "istanbul-metro" else turkey_case()
+            case = {"istanbul": istanbul_case, "turkey": turkey_case, "istanbul-metro": istanbul_metro_case}[cname]()
         if race_filter:
             keep = [r for r in case.frames if race_filter in r]
             if not keep:

@@ -538,7 +538,7 @@ def run_checks(tab: SheetTable, thresholds: Thresholds | None = None, *, refine:
     partly explained against a reference the others still distort (their deviance falls short
     of the high tier, or shifting back removes < 90% of it), and a sheet whose columns line up
     better shifted is no safer a reference than a high-tier one. On the real files that
-    signature is rare on untouched sheets (88 of Turkey 2014's 171,384, 9 of İstanbul's 31,186).
+    signature is rare on untouched sheets (86 of Turkey 2014's 171,384, 9 of İstanbul's 31,186).
     ``refine=False``: the first pass alone (method 1.1)."""
     t = thresholds or Thresholds()
     free = _reference_free(tab, t)
@@ -867,9 +867,10 @@ def _check_pass(tab: SheetTable, t: Thresholds, free: dict[str, Any], *, exclude
             per_z = (t_now - turn_med[r_i]) / tz[r_i]  # the low side's robust scale (turnout per unit of z)
             z_back = (t_now + 9.0 * vv / np.maximum(Kr, 1.0) - turn_med[r_i]) / per_z
         ok = (pred >= t.magnitude_min_expected) & (rat >= t.magnitude_lo) & (rat <= t.magnitude_hi) & np.isfinite(z_back) & (np.abs(z_back) <= t.balanced_restored_z)
-        if t.balanced_top_two:
+        if t.balanced_top_two and C > 2:
             # restored tenfold, the count is one of the box's two largest: a leading count cut down
-            others = votes[r_i].astype(float)
+            # (with two columns or fewer it always is)
+            others = votes[r_i].copy()
             others[np.arange(len(r_i)), c_i] = -1.0
             ok &= 10.0 * vv >= np.sort(others, axis=1)[:, -2]
         r_i, c_i, rat, z_back = r_i[ok], c_i[ok], rat[ok], z_back[ok]
