@@ -16,7 +16,12 @@ of ``ModelParams`` for the case's regime (``RaceFrame.units_are_boxes``):
   ``box_interval_scale_z``, ``box_interval_z_free`` and
   ``box_interval_scale_early`` (the widening below 25% of the expected vote
   counted); the prior scale is shared by both regimes and stays as shipped (it
-  was tuned on Turkey).
+  was tuned on Turkey). Then, with those four fixed, ``box_interval_shrink_from``
+  and ``box_interval_shrink`` (the narrowing where arrival is far from random,
+  imbalance z above the first): the narrowest mean 90% interval under the orders
+  by size and by a party's strength (``FAR_ORDERS``) such that each of those
+  orders still covers at least 90% overall and every order but random at least
+  85% per bucket, as before (random order is not touched below z 3).
 
 Scaling the draws' spread around the point by s scales the interval's two sides
 by s (up to the hard bounds), so each candidate is scored on the stored rows
@@ -50,7 +55,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import pickle
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -67,7 +74,11 @@ GRID = {
     "interval_z_free": (0.5, 1.0, 1.5, 2.0),
 }
 EARLY_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # box_interval_scale_early (box regime only)
-RAW = ModelParams(interval_scale=1.0, interval_scale_z=0.0, interval_scale_prior=1.0, box_interval_scale=1.0, box_interval_scale_z=0.0, box_interval_scale_early=0.0)
+SHRINK_GRID = {"box_interval_shrink_from": (3.0, 4.0, 5.0, 6.0, 8.0), "box_interval_shrink": (0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)}
+FAR_ORDERS = ("size", "chp_asc", "chp_desc", "akp_asc", "akp_desc")
+RAW = ModelParams(
+    interval_scale=1.0, interval_scale_z=0.0, interval_scale_prior=1.0, box_interval_scale=1.0, box_interval_scale_z=0.0, box_interval_scale_early=0.0, box_interval_shrink=0.0
+)
 
 Rows = dict[str, dict[str, np.ndarray]]
 
@@ -114,9 +125,10 @@ def restrict(rows: Rows, races: set[str]) -> Rows:
     return out
 
 
-def score(r: dict[str, np.ndarray], sp: float, s0: float, s1: float, zf: float, se: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def score(r: dict[str, np.ndarray], sp: float, s0: float, s1: float, zf: float, se: float = 0.0, zd: float = 0.0, d: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     early = 1.0 + se * np.maximum(1.0 - r["pct"] / BOX_EARLY_UNTIL, 0.0)  # se = 0 in the district regime
-    s = np.where(r["prior"], sp, s0 * early * (1.0 + s1 * np.maximum(r["z"] - zf, 0.0)))
+    shrink = 1.0 + d * np.maximum(r["z"] - zd, 0.0)  # d = 0 in the district regime
+    s = np.where(r["prior"], sp, s0 * early * (1.0 + s1 * np.maximum(r["z"] - zf, 0.0)) / shrink)
     lo = r["pt"] + s * (r["lo"] - r["pt"])
     hi = r["pt"] + s * (r["hi"] - r["pt"])
     return (lo - 1e-12 <= r["true"]) & (r["true"] <= hi + 1e-12), hi - lo
@@ -153,10 +165,29 @@ def search(rows: Rows, prior_grid, early_grid) -> tuple | None:
     return best
 
 
+def search_shrink(rows: Rows, pick: tuple) -> tuple | None:
+    """(box_interval_shrink_from, box_interval_shrink) for the four box constants of ``pick``, by
+    the criterion of the module docstring; None if no setting meets it (not even no narrowing)."""
+    best = None
+    for zd, d in itertools.product(*SHRINK_GRID.values()):
+        full = (*pick, zd, d)
+        worst, _ = worst_adversarial(rows, lambda o: score(rows[o], *full)[0])
+        far = min(score(rows[o], *full)[0].mean() for o in FAR_ORDERS if o in rows)
+        if worst < 0.85 or far < 0.90:
+            continue
+        width = float(np.mean([score(rows[o], *full)[1][~rows[o]["prior"]].mean() for o in FAR_ORDERS if o in rows]))
+        if best is None or width < best[0]:
+            best = (width, (zd, d), far, worst)
+    return best
+
+
 def params_of(pick: tuple, boxes: bool) -> ModelParams:
-    sp, s0, s1, zf, se = pick
+    sp, s0, s1, zf, se, *shrink = pick
     if boxes:
-        return dataclasses.replace(ModelParams(), box_interval_scale=s0, box_interval_scale_z=s1, box_interval_z_free=zf, box_interval_scale_early=se)
+        zd, d = shrink or (0.0, 0.0)
+        return dataclasses.replace(
+            ModelParams(), box_interval_scale=s0, box_interval_scale_z=s1, box_interval_z_free=zf, box_interval_scale_early=se, box_interval_shrink_from=zd, box_interval_shrink=d
+        )
     return dataclasses.replace(ModelParams(), interval_scale_prior=sp, interval_scale=s0, interval_scale_z=s1, interval_z_free=zf)
 
 
@@ -169,6 +200,7 @@ def held_out(case, params: ModelParams, races: set[str], seeds: list[int], step:
     r = rows["random"]
     worst, where = worst_adversarial(rows, lambda o: rows[o]["cov"])
     print(f"  held out ({len(races)} races, real replay): random 90% coverage {r['cov'].mean():.4f} (n={len(r['cov'])}, width {r['width'].mean():.2f} pts); worst adversarial order or bucket {worst:.4f} ({where})")
+    print("  by order (mean 90% width, pts): " + ", ".join(f"{o} {rows[o]['width'].mean():.1f}" for o in rows))
     print(f"  by order (worst adversarial order overall {min(rows[o]['cov'].mean() for o in rows if o != 'random'):.4f}): " + ", ".join(f"{o} {rows[o]['cov'].mean():.4f}" for o in rows))
     for b in np.unique(r["bucket"]):
         m = r["bucket"] == b
@@ -182,6 +214,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seeds", default="", help="comma-separated seeds of the arrival orders, all replayed and pooled (default: --seed alone)")
     ap.add_argument("--folds", type=int, default=0, help="cross-validate over the case's races in this many folds")
+    ap.add_argument("--rows", default="", help="file of the raw rows: loaded if it exists (same case, seeds and step!), else written after the replays")
+    ap.add_argument("--no-held-out-replay", action="store_true", help="score the held-out folds on the stored rows only (no real replay)")
     args = ap.parse_args()
     case = turkey_case() if args.data == "turkey" else istanbul_case()
     multi = [f for f in case.frames.values() if f.n_units >= RAW.min_units]
@@ -195,7 +229,28 @@ def main() -> None:
     print(f"regime: {'ballot boxes' if boxes else 'whole districts'} ({len(multi)} of {len(case.frames)} races with >= {RAW.min_units} units)")
     seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
     print(f"seeds of the arrival orders: {seeds}")
-    rows = collect(case, seeds, args.step)
+    if args.rows and Path(args.rows).exists():
+        with open(args.rows, "rb") as f:
+            rows = pickle.load(f)  # the rows a run with the same case, seeds and step saved
+        print(f"raw rows loaded from {args.rows}")
+    else:
+        rows = collect(case, seeds, args.step)
+        if args.rows:
+            with open(args.rows, "wb") as f:
+                pickle.dump(rows, f)
+
+    def with_shrink(tag: str, tuning: Rows, best) -> tuple:
+        """The picked constants, with the box regime's narrowing chosen on the same rows."""
+        if not boxes or best is None:
+            return best[1]
+        shr = search_shrink(tuning, best[1])
+        if shr is None:
+            print(f"{tag}: no narrowing meets the constraints")
+            return (*best[1], 0.0, 0.0)
+        width, (zd, d), far, worst = shr
+        print(f"{tag}: box_interval_shrink_from={zd} box_interval_shrink={d}")
+        print(f"  tuning rows: orders by size and a party's strength cover >= {far:.4f} (mean 90% width {100 * width:.2f} pts); worst adversarial order or bucket {worst:.4f}", flush=True)
+        return (*best[1], zd, d)
 
     def report(tag: str, best) -> None:
         if best is None:
@@ -215,11 +270,18 @@ def main() -> None:
             best = search(restrict(rows, train), prior_grid, early_grid)
             report(f"fold {k} held out ({len(fold)} races: {', '.join(sorted(r.split(':')[0].split('.')[-1] for r in fold))}); tuned on the other {len(train)}", best)
             if best is not None:
+                pick = with_shrink(f"fold {k}", restrict(rows, train), best)
                 test = restrict(rows, fold)
-                worst, where = worst_adversarial(test, lambda o: score(test[o], *best[1])[0])
-                print(f"  held out, scored on the stored raw rows: random 90% coverage {score(test['random'], *best[1])[0].mean():.4f}; worst adversarial order or bucket {worst:.4f} ({where})")
-                held_out(case, params_of(best[1], boxes), fold, seeds, args.step)
-    report("chosen (tuned on all races: in-sample on this case)", search(rows, prior_grid, early_grid))
+                worst, where = worst_adversarial(test, lambda o: score(test[o], *pick)[0])
+                print(f"  held out, scored on the stored raw rows: random 90% coverage {score(test['random'], *pick)[0].mean():.4f}; worst adversarial order or bucket {worst:.4f} ({where})")
+                print("  by order (coverage, mean width): " + ", ".join(f"{o} {score(test[o], *pick)[0].mean():.4f} {100 * score(test[o], *pick)[1].mean():.1f} pts" for o in test))
+                if not args.no_held_out_replay:
+                    held_out(case, params_of(pick, boxes), fold, seeds, args.step)
+    best = search(rows, prior_grid, early_grid)
+    report("chosen (tuned on all races: in-sample on this case)", best)
+    if best is not None and boxes:
+        pick = with_shrink("chosen narrowing", rows, best)
+        print("  by order (coverage, mean width): " + ", ".join(f"{o} {score(rows[o], *pick)[0].mean():.4f} {100 * score(rows[o], *pick)[1].mean():.1f} pts" for o in rows))
 
 
 if __name__ == "__main__":

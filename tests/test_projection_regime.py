@@ -139,3 +139,43 @@ def test_live_frames_are_box_level():
     frames = build_frames(make_election(3, districts=4, boxes=30), None)
     assert any(rid.endswith(":metro") for rid in frames)
     assert frames and all(f.units_are_boxes for f in frames.values())
+
+
+def test_box_scale_narrows_only_far_from_random_arrival():
+    """Oracle of the box regime's scale: s0 x early x (1 + s1 (z - zf)+) / (1 + d (z - zd)+);
+    the narrowing starts at ``box_interval_shrink_from`` and never touches the district regime."""
+    params = dataclasses.replace(ModelParams(), **ODD_BOX, box_interval_shrink=0.8, box_interval_shrink_from=4.0)
+    flat = dataclasses.replace(params, box_interval_shrink=0.0)
+    s0, s1, zf, se = 0.37, 2.5, 0.1, 3.0
+    for z in (0.0, 1.0, 3.9, 4.0, 4.5, 7.0, 30.0):
+        for pct in (0.0, 0.1, 0.5):
+            early = 1 + se * max(1 - pct / BOX_EARLY_UNTIL, 0)
+            want = s0 * early * (1 + s1 * max(z - zf, 0)) / (1 + 0.8 * max(z - 4.0, 0))
+            got = interval_scale_of(params, z, boxes=True, pct_counted=pct)
+            assert got == pytest.approx(want, rel=1e-12)
+            assert (got < interval_scale_of(flat, z, boxes=True, pct_counted=pct)) == (z > 4.0)
+            assert interval_scale_of(params, z, boxes=False, pct_counted=pct) == interval_scale_of(flat, z, boxes=False, pct_counted=pct)
+
+
+@needs_shared
+def test_istanbul_far_orders_get_narrower_intervals_same_points_and_calls(ist):
+    """Under an order by a party's strength the imbalance z of box-level races runs to 10-30: the
+    narrowing shortens the published intervals there, while the points, P(win) and the calls
+    (made from the raw draws) stay as they were; random order (z under 3) is not touched."""
+    from sandik.backtest.runner import replay
+    from sandik.commands.projection import _subset
+
+    case = _subset(ist, ["tr.34.adalar:district_mayor", "tr.34.esenler:district_mayor", "tr.34.kadikoy:district_mayor"])
+    flat = dataclasses.replace(ModelParams(), box_interval_shrink=0.0)
+    for order in ("chp_asc", "random"):
+        a = replay(case, order, step=0.1, peers=())
+        b = replay(case, order, step=0.1, params=flat, peers=())
+        assert [r["margin_pt"] for r in a.rows] == [r["margin_pt"] for r in b.rows]
+        assert [t.calls for t in a.tracks.values()] == [t.calls for t in b.tracks.values()]
+        far = [(ra, rb) for ra, rb in zip(a.rows, b.rows) if ra["units_fitted"] >= 3 and ra["imbalance_z"] > ModelParams().box_interval_shrink_from]
+        near = [(ra, rb) for ra, rb in zip(a.rows, b.rows) if ra["imbalance_z"] <= ModelParams().box_interval_shrink_from]
+        assert all(ra["iv0.9"] == rb["iv0.9"] for ra, rb in near)
+        if order == "chp_asc":
+            assert len(far) >= 10
+            assert all(ra["width90"] <= rb["width90"] for ra, rb in far)
+            assert sum(ra["width90"] for ra, _ in far) < 0.6 * sum(rb["width90"] for _, rb in far)
