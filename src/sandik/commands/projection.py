@@ -168,17 +168,22 @@ def markdown_report(report: dict[str, Any]) -> str:
         lines.append("")
         if any("elex" in s["peers"] for s in c["orders"]):
             lines.append("elex-model (gaussian intervals) and sandik on exactly the same race checkpoints (90% margin interval):\n")
-            lines.append("| order | checkpoints | elex failed | elex cov 90 | elex width (pts) | elex margin err (pts) | elex inverted | sandik cov 90 | sandik width (pts) | sandik margin err (pts) |")
-            lines.append("|---|---|---|---|---|---|---|---|---|---|")
+            lines.append(
+                "| order | checkpoints | elex failed | elex cov 90 | elex width (pts) | elex margin err (pts) | elex inverted | sandik cov 90 | sandik width (pts) | sandik margin err (pts) "
+                "| sandik at elex's width | elex at sandik's width |"
+            )
+            lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
             for s in c["orders"]:
                 ex = s["peers"].get("elex")
                 if not ex:
                     continue
                 sm = ex.get("sandik_same_rows", {})
+                eq = ex.get("equal_width", {})  # each model's point with the other's width: only the points compared
                 lines.append(
                     f"| {s['order']} | {ex['n']} | {ex['failed']} | {_pct(ex.get('coverage', {}).get('90'))} | {_num(ex.get('mean_width90_points'))} | "
                     f"{_num(ex.get('mean_margin_error_points'))} | {ex.get('inverted_intervals', '-')} | {_pct(sm.get('coverage', {}).get('90'))} | "
-                    f"{_num(sm.get('mean_width90_points'))} | {_num(sm.get('mean_margin_error_points'))} |"
+                    f"{_num(sm.get('mean_width90_points'))} | {_num(sm.get('mean_margin_error_points'))} | "
+                    f"{_pct(eq.get('sandik_at_peer_width'))} | {_pct(eq.get('peer_at_sandik_width'))} |"
                 )
             lines.append("")
         if c.get("seeds"):
