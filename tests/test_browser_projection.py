@@ -29,6 +29,28 @@ def test_race_page_shows_a_projection_marked_as_such(page, site):
     assert "Projection" in page.locator("section.projection h2").inner_text()
 
 
+def test_projection_says_why_it_is_uncertain_in_the_readers_language(page, site):
+    """Two boxes counted: the race's swing comes from the other races (the model's 'prior' mode), which
+    the page says in Turkish and English; a complete race says nothing of the kind."""
+    import json
+    import urllib.request
+
+    eid = site["election"].info.id
+    with urllib.request.urlopen(f"{site['url']}/api/elections/{eid}/races/{PARTIAL}/projection", timeout=60) as r:
+        assert json.load(r)["projection"]["mode"] == "prior"
+    page.goto(f"{site['url']}/#/race/{PARTIAL}")
+    why = page.locator("section.projection p.proj-why")
+    why.wait_for()
+    assert why.get_attribute("data-why") == "projWhyPrior"
+    assert "çok az sandık" in why.inner_text() and "kazanan tahmini yapmaz" in why.inner_text()
+    page.get_by_role("button", name="English").click()
+    page.wait_for_function("() => { const w = document.querySelector('section.projection p.proj-why'); return w && w.innerText.includes('Very few boxes'); }")
+    assert "makes no call" in page.locator("section.projection p.proj-why").inner_text()
+    page.goto(f"{site['url']}/#/race/{COMPLETE}")
+    page.locator("section.projection .call").wait_for()
+    assert page.locator("section.projection p.proj-why").count() == 0
+
+
 def test_called_race_shows_the_call_and_how(page, site):
     page.goto(f"{site['url']}/#/race/{COMPLETE}")
     call = page.locator("section.projection .call")

@@ -17,6 +17,9 @@ Object.assign(I18N.tr, {
   projNote: "Şimdiye kadar sayılan oylardan ve önceki seçimden yapılan istatistiksel bir tahmindir. Beklenen oyların {p} kadarı sayıldı. Aralıklar, kesin sonucun bu olasılıkla içinde kalacağı tahmin edilen aralıklardır.",
   projShare: "Tahmini oy oranı", interval: "aralığı", pwin: "Kazanma olasılığı", projMargin: "Tahmini fark",
   projPending: "Projeksiyon hesaplanıyor…", projComplete: "Sayım tamamlandı: bu yarışın sonucu kesindir, tahmin değil.",
+  projWhyPrior: "Bu yarışta henüz çok az sandık sayıldı: tahmin, başka yarışlarda görülen oy değişiminden geliyor. Aralıklar bu yüzden geniştir ve model kazanan tahmini yapmaz.",
+  projWhyNoBase: "Bu yarışın önceki seçimde karşılığı yok: oy değişimi ölçülemiyor. Aralıklar bu yüzden geniştir ve model kazanan tahmini yapmaz.",
+  projWhySkewed: "Şimdiye kadar sayılan sandıklar henüz sayılmayanlara benzemiyor: tahmin, sayılmayan sandıklar hakkındaki model varsayımlarına daha çok dayanıyor ve aralıklar daha geniştir.",
   projectedWinner: "Kazanan tahmini", calledBy: "Nasıl", lock: "kesin (kalan oylar sonucu değiştiremez)", statistical: "istatistiksel (model, yüksek güvenle)", manual: "elle (yönetici kararı)",
   calledRaces: "Kazanan tahmini yapılan yarışlar", noCalls: "Henüz kazanan tahmini yapılan yarış yok.", race: "Yarış", calledAt: "Zaman",
   summary: "Özet", figuresBehind: "Dayandığı rakamlar",
@@ -37,6 +40,9 @@ Object.assign(I18N.en, {
   projNote: "A statistical estimate from the votes counted so far and the previous election. {p} of the expected vote is counted. Intervals are where the final result is estimated to fall with that probability.",
   projShare: "Projected share", interval: "interval", pwin: "Chance of winning", projMargin: "Projected margin",
   projPending: "Projection being computed…", projComplete: "Count complete: this race's result is final, not an estimate.",
+  projWhyPrior: "Very few boxes of this race are counted yet: the estimate comes from the swing seen in other races. Its intervals are wide for that reason, and the model makes no call.",
+  projWhyNoBase: "This race has no counterpart in the previous election, so its swing cannot be measured. Its intervals are wide for that reason, and the model makes no call.",
+  projWhySkewed: "The boxes counted so far are unlike those still out: the estimate leans more on the model's assumptions about the boxes still out, and its intervals are wider.",
   projectedWinner: "Projected winner", calledBy: "How", lock: "certain (the votes left cannot change it)", statistical: "statistical (model, high confidence)", manual: "by hand (desk decision)",
   calledRaces: "Races with a projected winner", noCalls: "No race has a projected winner yet.", race: "Race", calledAt: "At",
   summary: "Summary", figuresBehind: "Figures behind it",
@@ -55,6 +61,14 @@ const tf = (k, vars) => t(k).replace(/\{(\w+)\}/g, (_, n) => vars[n]);
 const VMARK = { supported: "✓", contradicted: "✗", not_checkable: "?" };
 
 // --- projections and calls ----------------------------------------------------------
+// Why a projection is less certain than usual, in the reader's language (the API's notes are in English).
+// SKEWED_Z: the covariate imbalance between counted and outstanding units, in units of what random
+// arrival gives, above which the model treats arrival as far from random (ModelParams.box_interval_shrink_from).
+const SKEWED_Z = 3;
+function projWhy(p) {
+  const why = p.mode === "prior" ? "projWhyPrior" : p.mode === "no_baseline" ? "projWhyNoBase" : p.model && p.model.imbalance_z > SKEWED_Z ? "projWhySkewed" : null;
+  return why ? `<p class="proj-why" data-why="${why}">${esc(t(why))}</p>` : "";
+}
 let calls = null; // race id -> standing call (refetched on every projection event)
 async function standingCalls() {
   const d = await api(`${API}/calls`);
@@ -97,7 +111,7 @@ EXTRA_HOOKS.race = async (m, rv, areaId, live) => {
   if (!p) body = `<p class="help">${esc(t("projPending"))}</p>`;
   else if (p.mode === "complete") body = `<p>${esc(t("projComplete"))}</p>`;
   else
-    body = `<p class="proj-note">${esc(tf("projNote", { p: fmtPct(p.pct_expected_vote_counted) }))}</p>
+    body = `<p class="proj-note">${esc(tf("projNote", { p: fmtPct(p.pct_expected_vote_counted) }))}</p>${projWhy(p)}
     <table class="list proj"><caption class="sr-only">${esc(t("projection"))}</caption><thead><tr><th scope="col">${esc(t("candidate"))}</th><th scope="col" class="num">${esc(t("projShare"))}</th><th scope="col">90% ${esc(t("interval"))}</th><th scope="col" class="num">80%</th><th scope="col" class="num">95%</th><th scope="col" class="num">99%</th><th scope="col" class="num">${esc(t("pwin"))}</th></tr></thead><tbody>${p.candidates
       .slice(0, 8)
       .map((k) => `<tr data-cand="${esc(k.id)}"><th scope="row">${esc(names[k.id] || k.id)} ${chip(partyOf[k.id])}</th><td class="num">${fmtPct(k.share)}</td><td class="ivcell">${ivBar(k.share_interval["90"][0], k.share_interval["90"][1], k.share)} <span>${ivText(k.share_interval["90"])}</span></td><td class="num">${ivText(k.share_interval["80"])}</td><td class="num">${ivText(k.share_interval["95"])}</td><td class="num">${ivText(k.share_interval["99"])}</td><td class="num pwin">${fmtPct(k.p_win)}</td></tr>`)
