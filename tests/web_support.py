@@ -48,9 +48,9 @@ def _renamed(e: Election, **info: Any) -> Election:
     )
 
 
-def elections(seed: int = 3) -> tuple[Election, Election]:
+def elections(seed: int = 3, *, provinces: int = 2, districts: int = 3, boxes: int = 4) -> tuple[Election, Election]:
     """(previous, current): the previous one is aggregate-only, like the real 2019 election."""
-    cur = _renamed(make_election(seed, boxes=4, eid="t-2024"), previous_id="t-2019")
+    cur = _renamed(make_election(seed, provinces=provinces, districts=districts, boxes=boxes, eid="t-2024"), previous_id="t-2019")
     rng = random.Random(seed)
     agg = {}
     for rid, race in cur.races.items():
