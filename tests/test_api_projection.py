@@ -61,6 +61,8 @@ def test_projection_of_a_race_is_marked_and_has_intervals(api):
     p = r.json()["projection"]
     assert p["kind"] == "projection" and p["race_id"] == METRO and p["tally_version"] == v
     assert 0 < p["pct_expected_vote_counted"] < 1 and p["mode"] != "complete"
+    # two boxes: the swing comes from the other races, and the payload says so in a code a page can translate
+    assert p["mode"] == "prior" and p["uncertainty"] == ["few_units"]
     assert {c["id"] for c in p["candidates"]} == {c.id for c in cur.races[METRO].candidates}
     assert abs(sum(c["p_win"] for c in p["candidates"]) - 1) < 1e-6
     for c in p["candidates"]:

@@ -179,3 +179,27 @@ def test_istanbul_far_orders_get_narrower_intervals_same_points_and_calls(ist):
             assert len(far) >= 10
             assert all(ra["width90"] <= rb["width90"] for ra, rb in far)
             assert sum(ra["width90"] for ra, _ in far) < 0.6 * sum(rb["width90"] for _, rb in far)
+
+
+def test_uncertainty_codes_say_when_arrival_is_far_from_random():
+    """Counting the boxes with the lowest baseline share of candidate 0 first makes the counted boxes
+    unlike the rest (imbalance z far above 3): the projection's ``uncertainty`` says so; a random
+    half of the same boxes does not; a race with two boxes counted says its swing is borrowed."""
+    rng = np.random.default_rng(4)
+    fr = _frame(rng.integers(100, 400, 300))
+    full = _state(fr, 1.0)
+    low = np.zeros(fr.n_units, dtype=bool)
+    low[np.argsort(fr.base_share[:, 0])[:100]] = True
+    half = np.random.default_rng(5).random(fr.n_units) < 1 / 3
+
+    def counted(rep):
+        return RaceState(rep, np.where(rep[:, None], full.votes, 0), np.where(rep, full.valid, 0))
+
+    skewed = project(fr, counted(low))
+    assert skewed.mode == "model" and skewed.state["imbalance_z"] > ModelParams().box_interval_shrink_from
+    assert skewed.uncertainty() == ["arrival_far_from_random"] and skewed.to_dict()["uncertainty"] == ["arrival_far_from_random"]
+    rand = project(fr, counted(half))
+    assert rand.mode == "model" and rand.state["imbalance_z"] < ModelParams().box_interval_shrink_from and rand.uncertainty() == []
+    two = np.zeros(fr.n_units, dtype=bool)
+    two[:2] = True
+    assert project(fr, counted(two)).uncertainty() == ["few_units"]

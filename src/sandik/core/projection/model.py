@@ -163,6 +163,15 @@ class RaceProjection:
         tot = float(self.votes.sum())
         return self.margin / tot if tot > 0 else 0.0
 
+    def uncertainty(self) -> list[str]:
+        """Why this projection is less certain than usual, as codes a reader's page can put in its own
+        language (``notes`` says it in English): ``few_units`` (the swing comes from other races),
+        ``no_baseline``, ``arrival_far_from_random`` (the counted units unlike those still out)."""
+        codes = {"prior": ["few_units"], "no_baseline": ["no_baseline"]}.get(self.mode, [])
+        if self.state.get("arrival_far_from_random"):
+            codes.append("arrival_far_from_random")
+        return codes
+
     def to_dict(self, *, levels: tuple[float, ...] = LEVELS) -> dict[str, Any]:
         cands = []
         for k, cid in enumerate(self.candidate_ids):
@@ -198,6 +207,7 @@ class RaceProjection:
             "remaining_possible_voters": self.remaining_cap,
             "candidates": [cands[i] for i in order],
             "notes": list(self.notes),
+            "uncertainty": self.uncertainty(),
             "model": _jsonable(self.state),
         }
 
@@ -488,6 +498,8 @@ def _project_steps(frame: RaceFrame, state: RaceState, params: ModelParams, prio
         "shift_sd": c.shift_scale,
         "imbalance": c.imbalance,
         "imbalance_z": c.imbalance_z,
+        # the counted units unlike those still out, as far as the box regime's narrowing counts it
+        "arrival_far_from_random": bool(c.mode == "model" and c.imbalance_z > params.box_interval_shrink_from),
         "interval_scale": iv_scale,
         "draws": B,
         "seed": params.seed,

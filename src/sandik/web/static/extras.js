@@ -61,13 +61,13 @@ const tf = (k, vars) => t(k).replace(/\{(\w+)\}/g, (_, n) => vars[n]);
 const VMARK = { supported: "✓", contradicted: "✗", not_checkable: "?" };
 
 // --- projections and calls ----------------------------------------------------------
-// Why a projection is less certain than usual, in the reader's language (the API's notes are in English).
-// SKEWED_Z: the covariate imbalance between counted and outstanding units, in units of what random
-// arrival gives, above which the model treats arrival as far from random (ModelParams.box_interval_shrink_from).
-const SKEWED_Z = 3;
+// Why a projection is less certain than usual (the API's `uncertainty` codes), in the reader's language.
+const WHY = { few_units: "projWhyPrior", no_baseline: "projWhyNoBase", arrival_far_from_random: "projWhySkewed" };
 function projWhy(p) {
-  const why = p.mode === "prior" ? "projWhyPrior" : p.mode === "no_baseline" ? "projWhyNoBase" : p.model && p.model.imbalance_z > SKEWED_Z ? "projWhySkewed" : null;
-  return why ? `<p class="proj-why" data-why="${why}">${esc(t(why))}</p>` : "";
+  return (p.uncertainty || [])
+    .filter((c) => WHY[c])
+    .map((c) => `<p class="proj-why" data-why="${WHY[c]}">${esc(t(WHY[c]))}</p>`)
+    .join("");
 }
 let calls = null; // race id -> standing call (refetched on every projection event)
 async function standingCalls() {
