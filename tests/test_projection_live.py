@@ -107,13 +107,22 @@ def test_project_and_call_commands(tmp_path):
     st = open_store(db)
     st.save_election(prev)
     st.save_election(cur)
-    Ingestor(st, cur.id).submit(sheets(cur, 0.6))
+    few = next(rid for rid in cur.races if rid.endswith(":mayor"))  # two of its boxes only: the swing comes from the other races
+    sh = sheets(cur, 0.6)
+    Ingestor(st, cur.id).submit([s for s in sh if s.race_id != few] + [s for s in sh if s.race_id == few][:2])
     st.close()
     r = CliRunner()
     res = r.invoke(main, ["project", "--json", "--db", db, "--record"])
     assert res.exit_code == 0, res.output
     rows = json.loads(res.output)
     assert {d["race_id"] for d in rows} == set(cur.races)
+    # why a projection is less certain than usual, as codes: every race leaning on other races says so
+    assert next(d for d in rows if d["race_id"] == few)["mode"] == "prior"
+    for d in rows:
+        assert ("few_units" in d["uncertainty"]) == (d["mode"] == "prior")
+        assert d["mode"] != "complete" or d["uncertainty"] == []
+    table = r.invoke(main, ["project", "--db", db], env={"COLUMNS": "400"})  # rich wraps to the terminal's width
+    assert table.exit_code == 0 and "less certain: why" in table.output and "few_units" in table.output
     rid = rows[0]["race_id"]
     one = json.loads(r.invoke(main, ["project", "--race", rid, "--json", "--db", db]).output)
     assert one["race_id"] == rid and "call" in one and "standing_call" in one

@@ -284,7 +284,7 @@ def project(race_id: str | None, record: bool, as_json: bool, election_id: str |
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=1, default=_json_default) + "\n")
         return
     t = Table(title=f"{e.info.name}: projections (estimates from partial results, with 90% intervals)")
-    for col in ("race", "counted", "leader", "share (90%)", "margin pts (90%)", "P(win)", "call", "standing call"):
+    for col in ("race", "counted", "leader", "share (90%)", "margin pts (90%)", "P(win)", "less certain: why", "call", "standing call"):
         t.add_column(col)
     for d in sorted(rows, key=lambda d: -d["expected_valid"])[: (None if race_id else 40)]:
         lead = d["candidates"][0]
@@ -294,7 +294,7 @@ def project(race_id: str | None, record: bool, as_json: bool, election_id: str |
         s = d["standing_call"]
         t.add_row(
             d["race_id"], _pct(d["pct_expected_vote_counted"]), lead["id"], f"{100 * lead['share']:.1f} ({100 * iv[0]:.1f}-{100 * iv[1]:.1f})",
-            f"{d['margin_points']:.1f} ({miv[0]:.1f}-{miv[1]:.1f})", f"{lead['p_win']:.3f}",
+            f"{d['margin_points']:.1f} ({miv[0]:.1f}-{miv[1]:.1f})", f"{lead['p_win']:.3f}", ", ".join(d["uncertainty"]) or "-",
             f"{call['candidate']} ({call['kind']})" if call["called"] else "; ".join(call["reasons"])[:60],
             f"{s['candidate']} ({s['kind']}, {s['actor']})" if s else "-",
         )  # fmt: skip
