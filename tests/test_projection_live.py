@@ -101,7 +101,7 @@ def test_call_log_on_both_backends(store):
         race_calls.record(store, cur.id, rid, action="call", candidate="A", kind="manual", reason="  ", actor="ed")
 
 
-def test_project_and_call_commands(tmp_path):
+def test_project_and_call_commands(tmp_path, monkeypatch):
     prev, cur = elections()
     db = str(tmp_path / "p.sqlite")
     st = open_store(db)
@@ -121,7 +121,10 @@ def test_project_and_call_commands(tmp_path):
     for d in rows:
         assert ("few_units" in d["uncertainty"]) == (d["mode"] == "prior")
         assert d["mode"] != "complete" or d["uncertainty"] == []
-    table = r.invoke(main, ["project", "--db", db], env={"COLUMNS": "400"})  # rich wraps to the terminal's width
+    from sandik.commands import projection as projection_cmd
+
+    monkeypatch.setattr(projection_cmd.out, "width", 400)  # the table's console was sized when it was made; wide enough not to wrap
+    table = r.invoke(main, ["project", "--db", db])
     assert table.exit_code == 0 and "less certain: why" in table.output and "few_units" in table.output
     rid = rows[0]["race_id"]
     one = json.loads(r.invoke(main, ["project", "--race", rid, "--json", "--db", db]).output)
