@@ -169,13 +169,14 @@ def search_shrink(rows: Rows, pick: tuple) -> tuple | None:
     """(box_interval_shrink_from, box_interval_shrink) for the four box constants of ``pick``, by
     the criterion of the module docstring; None if no setting meets it (not even no narrowing)."""
     best = None
+    far_orders = [o for o in FAR_ORDERS if o in rows]
     for zd, d in itertools.product(*SHRINK_GRID.values()):
-        full = (*pick, zd, d)
-        worst, _ = worst_adversarial(rows, lambda o: score(rows[o], *full)[0])
-        far = min(score(rows[o], *full)[0].mean() for o in FAR_ORDERS if o in rows)
+        scored = {o: score(r, *pick, zd, d) for o, r in rows.items()}  # (covered, width) per order
+        worst, _ = worst_adversarial(rows, lambda o: scored[o][0])
+        far = min(scored[o][0].mean() for o in far_orders)
         if worst < 0.85 or far < 0.90:
             continue
-        width = float(np.mean([score(rows[o], *full)[1][~rows[o]["prior"]].mean() for o in FAR_ORDERS if o in rows]))
+        width = float(np.mean([scored[o][1][~rows[o]["prior"]].mean() for o in far_orders]))
         if best is None or width < best[0]:
             best = (width, (zd, d), far, worst)
     return best
@@ -241,7 +242,7 @@ def main() -> None:
 
     def with_shrink(tag: str, tuning: Rows, best) -> tuple:
         """The picked constants, with the box regime's narrowing chosen on the same rows."""
-        if not boxes or best is None:
+        if not boxes:
             return best[1]
         shr = search_shrink(tuning, best[1])
         if shr is None:

@@ -29,6 +29,7 @@ from sandik.core.model import Election
 from sandik.core.projection.baseline import candidate_map
 from sandik.core.projection.frame import RaceFrame, max_voters, size_strata
 from sandik.datasets.registry import shared_data_dir
+from sandik.datasets.turkey_local import round_to_total
 
 # Turkey's 2019 local alliances (Cumhur: AKP-MHP-BBP; Millet: CHP-İYİ): one candidate for several parties.
 ALLIANCES_TR = (("AKP", "MHP", "BBP"), ("CHP", "IYI"))
@@ -181,20 +182,6 @@ METRO_2019_TOTALS = (("CHP", 4_169_765), ("AKP", 4_156_036))
 METRO_RACE = "tr.34:metro-2019-synthetic"
 
 
-def _round_to_total(x: np.ndarray, total: int, cap: np.ndarray) -> np.ndarray:
-    """Integers close to ``x``, each at most ``cap``, that sum to ``total`` (largest remainders first)."""
-    base = np.minimum(np.floor(x), cap).astype(np.int64)
-    short = int(total - base.sum())
-    while short > 0:
-        room = np.flatnonzero(base < cap)
-        if not len(room):
-            raise ValueError(f"cannot place {total:,} votes in boxes holding {int(cap.sum()):,}")
-        order = room[np.argsort(-(x[room] - base[room]), kind="stable")][:short]
-        base[order] += 1
-        short -= len(order)
-    return base
-
-
 def istanbul_metro_case(shared: Path | None = None) -> BacktestCase:
     """``istanbul`` plus a **synthetic** box-level metropolitan-mayor race with the real province margin.
 
@@ -238,8 +225,8 @@ def istanbul_metro_case(shared: Path | None = None) -> BacktestCase:
         if np.all(np.abs(got - want) < 0.5):
             break
         factor *= want / got
-    chp = _round_to_total(scaled[:, 0], int(want[0]), valid)
-    akp = _round_to_total(scaled[:, 1], int(want[1]), valid - chp)
+    chp = round_to_total(scaled[:, 0], int(want[0]), 0, valid)
+    akp = round_to_total(scaled[:, 1], int(want[1]), 0, valid - chp)
     final = np.column_stack([chp, akp, valid - chp - akp])
     gids = sorted(set(group_name))
     gi = {g: i for i, g in enumerate(gids)}

@@ -160,7 +160,7 @@ def _stable_seed(seed: int, key: str) -> np.random.Generator:
 # --- box sizes -------------------------------------------------------------------------
 
 
-def _round_to_total(x: np.ndarray, total: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def round_to_total(x: np.ndarray, total: int, lo: np.ndarray | int, hi: np.ndarray) -> np.ndarray:
     """Integers near ``x`` with ``lo <= v <= hi`` summing exactly to ``total``."""
     v = np.clip(np.floor(x), lo, hi).astype(np.int64)
     rem = int(total - v.sum())
@@ -204,7 +204,7 @@ def split_registered(total: int, n: int, rng: np.random.Generator) -> np.ndarray
     x = w * (total / w.sum())
     lo = np.full(n, min(1, total // n), dtype=np.int64)
     hi = np.full(n, cap, dtype=np.int64)
-    return _round_to_total(np.minimum(x, cap), total, lo, hi)
+    return round_to_total(np.minimum(x, cap), total, lo, hi)
 
 
 # --- reading the sources ---------------------------------------------------------------
