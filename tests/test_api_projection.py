@@ -272,3 +272,50 @@ def test_worker_goes_on_in_its_thread_when_a_child_dies(api, monkeypatch):
     for rid, oc in want.items():
         got = {k: x for k, x in w.outcomes[rid].items() if k != "tally_version"}
         assert json.loads(json.dumps(got)) == json.loads(json.dumps(oc.to_dict(), default=float)), rid
+
+
+def test_a_sweep_redoes_the_races_whose_prior_drifted_and_publishes_only_those(api, monkeypatch):
+    """A race no sheet reached keeps its outcome while its pooled prior stays within
+    ``ModelParams.prior_reuse_sd`` of the one it was made with; the worker's sweep (every pass
+    here) redoes it once the prior has drifted past that, and re-publishes nothing else."""
+    from sandik.core.projection.model import ModelParams
+    from sandik.core.projection.pool import prior_close
+    from sandik.live import projections
+
+    monkeypatch.setattr(projections, "PRIOR_EVERY", 0.0)
+    client, _store, cur, secrets, app = api
+    others = [r for r in cur.races if r != METRO and len(cur.race_boxes[r]) > 1]
+    for r in others[:4]:  # a box of four other races: enough of them for a pooled prior
+        count(client, cur, secrets["clerk"], r, n=1)
+    v = count(client, cur, secrets["clerk"], METRO, n=3)
+    w = settled(app, v)
+    assert w.wait_for_sweep(v)
+    # counted enough for its own model (an earlier sweep took only races in prior mode), not enough to do without the prior
+    assert w.outcomes[METRO]["mode"] == "model"
+    kept_prior = w._frames[METRO]._outcome_cache[1]
+    assert kept_prior is not None  # three boxes: the race still leans on the pooled prior
+    before = dict(w.outcomes)
+    events: list[dict] = []
+    w.listeners.append(events.append)
+    for r in others[:4]:  # the same races counted whole: the pooled swing moves a lot
+        v = count(client, cur, secrets["clerk"], r)
+    settled(app, v)
+    assert w.wait_for_sweep(v)
+    new_prior = w._frames[METRO]._outcome_cache[1]
+    assert not prior_close(kept_prior, new_prior, ModelParams().prior_reuse_sd)
+    assert w.outcomes[METRO] is not before[METRO]  # redone by the sweep, though no sheet reached it
+    assert METRO in {r for ev in events for r in ev["races"]}
+    # one more box of one race, every prior taken as within tolerance: the sweep redoes nothing, and
+    # re-sends nothing but the race the box is of
+    from sandik.core.projection import pool
+
+    monkeypatch.setattr(pool, "prior_close", lambda kept, new, tol: True)
+    events.clear()
+    before = dict(w.outcomes)
+    target = next(r for r in cur.races if r != METRO and r not in others[:4] and len(cur.race_boxes[r]))
+    v = count(client, cur, secrets["clerk"], target, n=1)
+    settled(app, v)
+    assert w.wait_for_sweep(v)
+    assert {r for ev in events for r in ev["races"]} == {target}
+    swept = [r for r, d in before.items() if r != target and d["mode"] != "complete"]
+    assert swept and all(w.outcomes[r] is before[r] for r in swept)

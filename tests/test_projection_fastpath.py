@@ -21,7 +21,9 @@ from sandik.core.projection import CallRule, RaceFrame, RaceState, project, proj
 from sandik.core.projection.model import LEVELS, ModelParams, _solve, _solve_swing, _suff, _swing_sums, clear_draw_cache, draw_fresh, shared_draws
 from tests.factories import race_frame
 
-PARAMS = ModelParams(draws=40)
+# Exact priors: the one shortcut that changes what is computed (a kept outcome standing while its
+# pooled prior moves within ModelParams.prior_reuse_sd) has its own tests (test_projection_prior_reuse.py).
+PARAMS = ModelParams(draws=40, prior_reuse_sd=0.0)
 
 
 def _fresh(frame: RaceFrame) -> RaceFrame:
@@ -121,7 +123,7 @@ def test_a_race_whose_count_stays_reuses_its_count_part_with_a_new_prior(el, fra
         n = len(fin[1])
         before[rid] = _state(fin, max(1, int(round(frac * n))))
         after[rid] = _state(fin, min(n, int(round((frac + more) * n))) if rid in moved else max(1, int(round(frac * n))))
-    params = ModelParams(draws=40, min_units=2)
+    params = dataclasses.replace(PARAMS, min_units=2)
     project_many(frames, before, params=params, region_of=region_of)
     parts = {rid: fr._count_cache for rid, fr in frames.items()}
     got = project_many(frames, after, params=params, region_of=region_of)

@@ -237,7 +237,7 @@ def _child(conn: Any) -> None:
     def project(stats: PoolStats, races: list[str]) -> tuple:
         c0 = time.process_time()
         out, reused = {}, []
-        before = {rid: frames[rid]._outcome_cache[1] if frames[rid]._outcome_cache is not None else None for rid in races}
+        before = {rid: frames[rid]._outcome_cache[-1] if frames[rid]._outcome_cache is not None else None for rid in races}
         try:
             with paused_gc():  # the outcomes make no reference cycles: no collector passes over the child's objects
                 got = project_races(frames, states, stats, region_of, params, rule, races, keys=keys)

@@ -53,7 +53,10 @@ REST = 1.0
 # fifths of the interpreter (read p99 at a full-speed replay with the worker on: 24 ms at 1.0,
 # 19 ms at 4.0, docs/benchmarks.md), and a projection is outdated by the next batch anyway.
 REST_STREAMING = 4.0
-PRIOR_EVERY = 30.0  # seconds: races still in prior mode are reprojected this often (their pooled prior moves as others report)
+# Seconds between sweeps over the races no sheet reached: their pooled prior moves as others report.
+# A sweep redoes only those whose prior drifted past ModelParams.prior_reuse_sd from the one their
+# outcome was made with (the others come back as they were, and are not published again).
+PRIOR_EVERY = 30.0
 
 
 def processes_default() -> int:
@@ -113,6 +116,7 @@ class ProjectionWorker:
         self.record_calls = record_calls
         self.version = 0  # projection version: +1 per pass that changed something
         self.tally_version = -1  # the service version the latest pass saw
+        self.swept_version = -1  # ... and the latest sweep over the races it did not change (PRIOR_EVERY)
         self.outcomes: dict[str, dict[str, Any]] = {}  # race id -> RaceOutcome.to_dict() + "tally_version"
         self.errors: dict[str, str] = {}  # race id -> why it could not be projected
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -128,6 +132,7 @@ class ProjectionWorker:
         self.last_pass_seconds: float | None = None
         self.frames_note: str | None = None
         self._prior_at = time.monotonic()
+        self._last_oc: dict[str, RaceOutcome] = {}  # race id -> the outcome behind self.outcomes[race id]
         self._latest_calls: dict[str, race_calls.CallRecord] = {}
         self._calls_seen = 0  # the highest race_calls id read into _latest_calls
 
@@ -187,7 +192,7 @@ class ProjectionWorker:
         return self._frames
 
     def refresh(self) -> list[str]:
-        """Project the races changed since the last pass (then, now and then, those in prior mode); returns their ids."""
+        """Project the races changed since the last pass (then, now and then, the others whose pooled prior drifted); returns their ids."""
         frames = self.frames()
         svc = self.svc
         with self._lock:
@@ -217,11 +222,17 @@ class ProjectionWorker:
         if changed is None:
             return []
         if time.monotonic() - self._prior_at > PRIOR_EVERY:
-            # Races with nothing (or too little) counted take their swing from other races' results: they
-            # are refreshed after the changed races, and not at every pass (there can be a thousand of them).
+            # Races with little counted lean on a swing pooled from other races' results: the races no
+            # sheet reached are swept after the changed races, not at every pass, and of those only
+            # the ones whose prior drifted past the tolerance are redone (a complete count takes none).
             self._prior_at = time.monotonic()
-            prior = sorted(rid for rid, d in self.outcomes.items() if d["mode"] in ("prior", "no_baseline") and rid not in dirty)
-            changed += self._chunks(frames, copy, tv, prior, marks_version=False) or []
+            sweep = sorted(rid for rid, d in self.outcomes.items() if d["mode"] != "complete" and rid not in dirty)
+            swept = self._chunks(frames, copy, tv, sweep, marks_version=False)
+            if swept is not None:
+                changed += swept
+                with self._done:
+                    self.swept_version = tv
+                    self._done.notify_all()
         return changed
 
     def _chunks(self, frames: dict[str, Any], copy: _TallyCopy, tv: int, order: list[str], *, marks_version: bool) -> list[str] | None:
@@ -238,8 +249,14 @@ class ProjectionWorker:
                     with self._lock:  # try these races again at the next pass
                         self._dirty = (self._dirty or set()) | set(order[i:])
                 raise
-            calls = self._record(out) if self.record_calls else []
+            if not marks_version:
+                # a sweep: an outcome that came back as it was (its prior within tolerance) is not news
+                out = {rid: oc for rid, oc in out.items() if oc is not self._last_oc.get(rid)}
+            self._last_oc.update(out)
+            calls = self._record(out) if self.record_calls and out else []
             spent = time.perf_counter() - t0
+            if not out:
+                continue
             with self._done:
                 self.version += 1
                 for rid, oc in out.items():
@@ -372,6 +389,17 @@ class ProjectionWorker:
                     return False
                 self._done.wait(min(left, 0.2))
                 self._wake.set()
+        return True
+
+    def wait_for_sweep(self, tally_version: int, timeout: float = 30.0) -> bool:
+        """Block until a sweep over the races no sheet reached has run at ``tally_version`` or later (tests); False on timeout."""
+        end = time.monotonic() + timeout
+        with self._done:
+            while self.swept_version < tally_version:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._done.wait(min(left, 0.2))
         return True
 
     # --- serialised views -----------------------------------------------------------

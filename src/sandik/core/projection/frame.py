@@ -62,7 +62,7 @@ class RaceFrame:
     _guard_totals: Any = field(default=None, repr=False)
     _swing_cache: Any = field(default=None, repr=False)  # (digest of the count, the race's swing) for the pooled prior
     _qbar: np.ndarray | None = field(default=None, repr=False)
-    _outcome_cache: Any = field(default=None, repr=False)  # (inputs, the race's last outcome): see pool.project_races
+    _outcome_cache: Any = field(default=None, repr=False)  # (inputs, the prior it was made with, the race's last outcome): see pool.project_races
     _conformal: Any = field(default=None, repr=False)  # the conformal check's per-frame features (conformal.py)
     _odds_cache: Any = field(default=None, repr=False)  # (leader, runner-up) -> (units in, the conformal check's covariate-shift odds)
     _count_cache: Any = field(default=None, repr=False)  # (digest of the count, params, what the model derives from them alone): see model._project_steps

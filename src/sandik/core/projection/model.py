@@ -114,6 +114,15 @@ class ModelParams:
     # held-out figures are in docs/backtests.md, "Narrowing"). Below z 3 nothing changes.
     box_interval_shrink: float = 1.5
     box_interval_shrink_from: float = 3.0
+    # A race's last outcome stands while its count is the same and its pooled prior (which moves
+    # whenever other races report) moved by less than this many of the prior's own sds, for every
+    # candidate's mean swing, every entry of its covariance and the turnout (``pool.prior_close``).
+    # After a batch of 2,000 sheets on the 2024 night the priors of the races no sheet reached
+    # moved by a median 0.6% of their sd (99th percentile 2.7%), and redoing those races was
+    # half the refresh of every race. A move of 2% of the prior's sd shifts a race's point by at
+    # most that (less once the race's own units weigh in): about 1% of its 90% interval's half
+    # width. 0: only an identical prior reuses the outcome.
+    prior_reuse_sd: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,7 @@ class SwingPrior:
     turnout: float = 0.0
     turnout_sd: float = 0.10
     source: str = "default"
+    scope: str = ""  # where it was pooled ("*", a region); priors of different scopes are never interchangeable
 
 
 @dataclass

@@ -173,7 +173,7 @@ def pooled_prior(frame: RaceFrame, stats: PoolStats, region_of: dict[str, str], 
     # members are from each other, and race swings are heavy-tailed (2019 -> 2024
     # replays: the plain between-race spread covered 79-81% at a nominal 90%).
     cov = shape * scale2 * 2.0 + np.diag(var) * 0.3
-    return SwingPrior(mean, cov, lt, lt_sd, f"pooled over {stats.races[scope]} races" + ("" if scope == "*" else f" in {scope}"))
+    return SwingPrior(mean, cov, lt, lt_sd, f"pooled over {stats.races[scope]} races" + ("" if scope == "*" else f" in {scope}"), scope)
 
 
 def project_many(
@@ -194,19 +194,41 @@ def project_many(
     return project_races(frames, states, stats, region_of, params, rule, races if races is not None else list(frames), keys=keys)
 
 
-def _prior_key(prior: SwingPrior | None) -> tuple | None:
-    if prior is None:
-        return None
-    return (prior.mean.tobytes(), prior.cov.tobytes(), prior.turnout, prior.turnout_sd, prior.source)
+def prior_close(kept: SwingPrior | None, new: SwingPrior | None, tol: float) -> bool:
+    """Whether an outcome made with the prior ``kept`` stands for ``new``: both none, or from the
+    same scope with every mean swing, covariance entry and the turnout within ``tol`` of the new
+    prior's own sds (``ModelParams.prior_reuse_sd``; 0: identical only).
+
+    The comparison is with the prior the kept outcome was made with, not the one of the refresh
+    before, so small moves cannot add up: the outcome is redone once the prior has drifted
+    ``tol`` from it in all."""
+    if kept is None or new is None:
+        return kept is new
+    if kept.scope != new.scope or kept.mean.shape != new.mean.shape:
+        return False
+    if tol <= 0:
+        return (
+            kept.mean.tobytes() == new.mean.tobytes()
+            and kept.cov.tobytes() == new.cov.tobytes()
+            and (kept.turnout, kept.turnout_sd, kept.source) == (new.turnout, new.turnout_sd, new.source)
+        )
+    sd = np.sqrt(np.maximum(np.diag(new.cov), 0.0))
+    return bool(
+        (np.abs(kept.mean - new.mean) <= tol * sd).all()
+        and (np.abs(kept.cov - new.cov) <= tol * np.outer(sd, sd)).all()
+        and abs(kept.turnout - new.turnout) <= tol * new.turnout_sd
+        and abs(kept.turnout_sd - new.turnout_sd) <= tol * new.turnout_sd
+    )
 
 
 def _inputs(frame: RaceFrame, state: RaceState, stats: PoolStats, region_of: dict[str, str], params: ModelParams, rule: CallRule, key: bytes | None) -> tuple[SwingPrior | None, tuple]:
-    """A race's pooled prior (only while it has counted little) and everything its outcome is a function of."""
+    """A race's pooled prior (only while it has counted little, and some units are still out: a
+    complete count needs none) and everything else its outcome is a function of."""
     prior = None
-    if int((state.reported & (state.valid > 0)).sum()) < 30 * params.min_units:
+    if int((state.reported & (state.valid > 0)).sum()) < 30 * params.min_units and not state.reported.all():
         prior = pooled_prior(frame, stats, region_of, params)
     flagged = None if state.flagged is None else np.packbits(state.flagged).tobytes()
-    return prior, (key if key is not None else state_key(state), flagged, _prior_key(prior), params, rule)
+    return prior, (key if key is not None else state_key(state), flagged, params, rule)
 
 
 def project_races(
@@ -225,7 +247,8 @@ def project_races(
     A refresh after a batch asks again for races whose count did not change: the outcome is a
     function of the count, the flags under review, the prior (which moves only when other races'
     swings move it), the parameters and the rule, so the last outcome is kept on the frame with
-    those inputs and returned as is (the same object) while they are equal. The projections to
+    those inputs and returned as is (the same object) while they are equal, the prior within
+    ``params.prior_reuse_sd`` of its sds (``prior_close``). The projections to
     redo run together (``model.project_stacked``: the per-draw steps once per race shape), with
     the same outcomes as one by one. ``keys``: ``state_key`` of each race's count, when the
     caller has them."""
@@ -235,14 +258,14 @@ def project_races(
         frame = frames[rid]
         prior, ck = _inputs(frame, states[rid], stats, region_of, params, rule, keys.get(rid) if keys is not None else None)
         hit = frame._outcome_cache
-        if hit is not None and hit[0] == ck:
-            out[rid] = hit[1]
+        if hit is not None and hit[0] == ck and prior_close(hit[1], prior, params.prior_reuse_sd):
+            out[rid] = hit[2]
         else:
             todo.append((rid, ck, prior))
     projs = project_stacked([(frames[rid], states[rid], params, prior, ck[0]) for rid, ck, prior in todo])
-    for (rid, ck, _), proj in zip(todo, projs):
+    for (rid, ck, prior), proj in zip(todo, projs):
         oc = RaceOutcome(proj, decide(frames[rid], states[rid], proj, rule))
-        frames[rid]._outcome_cache = (ck, oc)
+        frames[rid]._outcome_cache = (ck, prior, oc)
         out[rid] = oc
     return {rid: out[rid] for rid in races}
 
