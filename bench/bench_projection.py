@@ -260,7 +260,7 @@ def pooled(args, e, frames, tally, night, cut, todo, serial_after) -> None:
         phases = _phases(pp, frames, tally2, restore)
         after = pp.project_tally(frames, tally2)
         differ = sum(1 for rid in frames if not _same(after[rid], serial_after[rid]))
-        seq, seq_redone = [], []
+        seq, seq_redone, seq_phases = [], [], []
         at = cut + args.batch
         for _ in range(args.sequence):
             for tm in night[at : at + args.batch]:
@@ -272,6 +272,7 @@ def pooled(args, e, frames, tally, night, cut, todo, serial_after) -> None:
             got = pp.project_tally(frames, tally2)
             seq.append(time.perf_counter() - t)
             seq_redone.append(sum(1 for rid, oc in got.items() if oc is not after[rid]))
+            seq_phases.append((pp.phases["counts"], pp.phases["pool"], pp.phases["project"], list(pp.info.child_cpu)))
             after = got
     finally:
         pp.close()
@@ -291,6 +292,7 @@ def pooled(args, e, frames, tally, night, cut, todo, serial_after) -> None:
             f"(the others' count and prior within tolerance: outcome kept)"
         )
         print("  each: " + ", ".join(f"{w:.2f} s ({n:,})" for w, n in zip(seq, seq_redone)))
+        print("  phases (counts + pool + projections, children's CPU): " + "; ".join(f"{c:.2f} + {p:.2f} + {j:.2f} ({' + '.join(f'{x:.2f}' for x in k)})" for c, p, j, k in seq_phases))
 
 
 if __name__ == "__main__":
