@@ -5,7 +5,9 @@ changes (on the writer thread it only marks races dirty) and, every
 ``interval`` seconds on its own thread, projects the races whose tally changed
 since its last pass (about 2-3 ms per race, bench/bench_projection.py), from a copy of their box vectors
 taken under the writer's lock (so the writer never waits for the model). The
-first pass projects every race with boxes. Results are kept serialised per race,
+first pass projects every race with boxes; every ``PRIOR_EVERY`` seconds a pass also sweeps the
+races no sheet reached, whose pooled prior moves as others report (those whose prior drifted past
+``ModelParams.prior_reuse_sd`` are redone). Results are kept serialised per race,
 with a projection version that only grows; routes serve those bytes.
 
 A new automatic call (lock or statistical) is recorded in the call log
