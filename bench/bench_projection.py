@@ -191,7 +191,7 @@ def _phases(pp, frames, tally, restore) -> str:
     kids = lambda c: " + ".join(f"{x:.2f}" for x in c)  # noqa: E731
     return (
         f"one refresh of all races after the batch, by phase: counts {ph['counts']:.2f} s wall (children's CPU {kids(pp.counts_cpu)}; "
-        f"{pp.counts_bytes / 2**20:.1f} MB sent: {whole:,} races whole, {units:,} changed units), pooled prior {ph['pool']:.2f} s, "
+        f"{pp.counts_bytes / 2**20:.1f} MB sent: {whole:,} races whole, {units:,} changed units, {getattr(pp, 'counts_skipped', 0):,} races unchanged, not sent), pooled prior {ph['pool']:.2f} s, "
         f"projections {ph['project']:.2f} s wall (children's CPU {kids(pp.info.child_cpu)}; {pp.reply_bytes / 2**20:.1f} MB of outcomes "
         f"back), total {sum(ph.values()):.2f} s"
     )

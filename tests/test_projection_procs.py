@@ -166,11 +166,14 @@ def test_after_the_first_refresh_only_changed_units_are_sent_and_draws_come_back
             swings = pp.counts(states)
             whole, units = pp.counts_sent
             if step == 0:
-                assert whole == len(frames) and units == 0
+                assert whole == len(frames) and units == 0 and pp.counts_skipped == 0
             else:  # the units counted since the refresh before (each comes in with its votes)
                 assert whole == 0
                 before = {rid: int(round(fracs[step - 1] * len(fin[1]))) for rid, fin in finals.items()}
                 assert units == sum(int(round(frac * len(fin[1]))) - before[rid] for rid, fin in finals.items())
+                # a race whose count did not change is not sent at all; its swing is the one its child sent before
+                same = sum(1 for rid, fin in finals.items() if int(round(frac * len(fin[1]))) == before[rid])
+                assert pp.counts_skipped == same and (step != 1 or same == len(frames))
             keys = {rid: state_key(s) for rid, s in states.items()}
             assert swings == race_swings(ref_frames, states, keys=keys)
             stats = pool_stats({rid: swings[rid] for rid in frames if rid in swings}, region_of)  # in the frames' order, as project_many sums them
@@ -183,6 +186,31 @@ def test_after_the_first_refresh_only_changed_units_are_sent_and_draws_come_back
                 else:  # everything but the draws, which stay in the child
                     assert a.projection.draws is None
                     _assert_same_outcome(a, dataclasses.replace(b, projection=dataclasses.replace(b.projection, draws=None)))
+
+
+def test_a_count_that_stays_is_not_sent_again_unless_its_flags_change():
+    frames, finals, region_of, _ = _election(5, n_races=4)
+    ref_frames = {rid: _fresh(fr) for rid, fr in frames.items()}
+    with ProcessProjector(frames, region_of, processes=2, params=PARAMS) as pp:
+        states = {rid: _state(fin, len(fin[1]) // 2) for rid, fin in finals.items()}
+        first = pp.counts(states)
+        assert pp.counts(states) == first and pp.counts_skipped == len(frames)
+        rid0 = sorted(frames)[0]
+        fin = finals[rid0]
+        flagged = dict(states)
+        flagged[rid0] = _state(fin, len(fin[1]) // 2, np.ones(len(fin[1]), dtype=bool))  # units put under review
+        more = dict(flagged)
+        rid1 = sorted(frames)[1]
+        more[rid1] = _state(finals[rid1], len(finals[rid1][1]))  # and one race counted to the end
+        swings = pp.counts(more)
+        assert pp.counts_skipped == len(frames) - 2
+        keys = {rid: state_key(s) for rid, s in more.items()}
+        assert swings == race_swings(ref_frames, more, keys=keys)
+        stats = pool_stats({rid: swings[rid] for rid in frames if rid in swings}, region_of)
+        got = pp.project_counted(stats, sorted(frames))
+        ref = project_many(ref_frames, more, params=PARAMS, region_of=region_of)
+        for rid in frames:  # the children projected the counts and flags of this call, the ones not sent included
+            _assert_same_outcome(got[rid], ref[rid])
 
 
 def test_a_failed_counts_request_sends_every_count_whole_next_time():
