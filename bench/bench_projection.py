@@ -37,8 +37,10 @@ from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the sandik CLI (and so the server) sets it: see sandik/cli.py
 
@@ -52,6 +54,31 @@ from sandik.core.tally import LiveTally, sheet_vector
 from sandik.datasets import registry
 
 LIMIT_S = 1.0
+
+
+def _reference_work() -> float:
+    a = np.random.default_rng(0).random((200, 8))
+    best = float("inf")
+    for _ in range(3):
+        c = time.process_time()
+        acc = 0.0
+        for i in range(20_000):
+            b = a * 1.5 + a
+            acc += float(b.sum(axis=0)[i % 8])
+        best = min(best, time.process_time() - c)
+    return best
+
+
+def reference_seconds(pool) -> tuple[float, float]:
+    """CPU seconds of a fixed workload shaped like the model's (numpy calls on arrays of a few
+    hundred elements, and the Python around them), best of 3, run alone in this process and then
+    in two processes at once (the slower of the two): printed at the start and at the end, so that
+    a figure can be read against how fast the machine was in the same run. On this 2-core machine
+    the two children's CPU time for the same refresh drifts by a third within minutes while a
+    process alone runs as fast as ever (docs/benchmarks.md)."""
+    alone = _reference_work()
+    both = max(f.result() for f in [pool.submit(_reference_work) for _ in range(2)])
+    return alone, both
 
 
 def machine_busy() -> float:
@@ -80,6 +107,8 @@ def main() -> None:
     ap.add_argument("--sequence", type=int, default=8, help="then this many more batches in a row, all races refreshed after each (nothing restored: what the prior tolerance saves when small moves pile up)")
     args = ap.parse_args()
 
+    ref_pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+    ref_start = reference_seconds(ref_pool)
     ds = registry.get("tr-2024")
     prev, e = ds.elections()
     t = time.perf_counter()
@@ -150,10 +179,11 @@ def main() -> None:
     reported = sum(int(race_state(f, tally).reported.sum()) for f in frames.values())
     boxes = sum(f.n_units for f in frames.values())
     print(f"races projected: {len(frames):,} ({boxes:,} box-race units, {reported:,} counted = {100 * reported / boxes:.0f}%)")
+    print(f"machine reference (fixed numpy workload, CPU; one process alone / the slower of two at once): {ref_start[0]:.3f} / {ref_start[1]:.3f} s at the start")
     print(f"frames built once per night: {t_frames:.2f} s")
     if args.processes_only and args.processes > 1:
         pooled(args, e, frames, tally, night, cut, todo, after)
-        print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"machine reference at the end: {'{:.3f} / {:.3f}'.format(*reference_seconds(ref_pool))} s; load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
         return
     best_full = min(full)
     print(f"full refresh, all races, cold: best {best_full:.2f} s wall ({min(full_cpu):.2f} s CPU) of {args.repeat} (median {np.median(full):.2f} s); ratio to the {LIMIT_S:g} s goal: {best_full / LIMIT_S:.2f}{oth(full)}")
@@ -165,7 +195,7 @@ def main() -> None:
     print(f"per race: {1000 * best_full / len(frames):.2f} ms (full, cold), {1000 * min(warm) / len(frames):.2f} ms (full, draws kept), {1000 * best_inc / max(len(todo), 1):.2f} ms (incremental)")
     if args.processes > 1:
         pooled(args, e, frames, tally, night, cut, todo, after)
-    print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"machine reference at the end: {'{:.3f} / {:.3f}'.format(*reference_seconds(ref_pool))} s; load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def _same(a, b) -> bool:
