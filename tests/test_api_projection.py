@@ -319,3 +319,19 @@ def test_a_sweep_redoes_the_races_whose_prior_drifted_and_publishes_only_those(a
     assert {r for ev in events for r in ev["races"]} == {target}
     swept = [r for r, d in before.items() if r != target and d["mode"] != "complete"]
     assert swept and all(w.outcomes[r] is before[r] for r in swept)
+
+
+def test_the_worker_copies_only_the_races_that_changed(api):
+    """Each pass works on a copy of the box vectors taken under the writer's lock; a race no sheet
+    reached since the pass before keeps its copy (read-only) instead of being copied again."""
+    client, _store, cur, secrets, app = api
+    v = count(client, cur, secrets["clerk"], METRO, n=2)
+    w = settled(app, v)
+    before = {rid: kept[2] for rid, kept in w._copies.items()}
+    assert set(before) == set(w._frames) and not any(a.flags.writeable for a in before.values())
+    other = next(r for r in cur.races if r != METRO and len(cur.race_boxes[r]))
+    v2 = count(client, cur, secrets["clerk"], other, n=1)
+    settled(app, v2)
+    assert w._copies[other][2] is not before[other]
+    assert w._copies[other][2][:, 0].sum() == 1  # the box just counted is in the new copy
+    assert all(w._copies[r][2] is before[r] for r in before if r != other)

@@ -108,3 +108,55 @@ def test_ingest_through_the_store_equals_recount(tmp_path_factory, seed, batch, 
     assert st_.count_quarantined(e.id) == rep.quarantined
     assert rep.received == len(items) == rep.accepted + rep.duplicates + rep.quarantined
     st_.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), ops=st.lists(st.sampled_from(["apply", "many", "many_dup", "load"]), min_size=1, max_size=25))
+def test_a_race_whose_box_vectors_change_gets_a_new_version(seed, ops):
+    """``RaceTally.version`` moves at every change of the box vectors, whichever way they change:
+    the projection worker copies a race's vectors again only when it moved."""
+    e = make_election(seed, provinces=1, districts=2)
+    rng = random.Random(seed)
+    tally = LiveTally(e)
+    rids = [rid for rid, boxes in e.race_boxes.items() if len(boxes)]
+    for op in ops:
+        rid = rng.choice(rids)
+        boxes = e.race_boxes[rid].tolist()
+        before = {r: (rt.version, rt.box_vals.copy()) for r, rt in tally.races.items()}
+        picks = rng.sample(boxes, min(len(boxes), rng.randint(1, 3)))
+        if op == "many_dup":
+            picks = picks + picks[:1]  # the same box twice: one sheet at a time, the later wins
+        vecs = np.array([sheet_vector(make_sheet(e, rid, b, rng), e.races[rid], int(e.box_registered[b])) for b in picks])
+        if op == "apply":
+            tally.apply(rid, picks[0], vecs[0])
+        elif op in ("many", "many_dup"):
+            tally.apply_many(rid, picks, vecs)
+        else:
+            tally.load(rid, np.array(picks), vecs)
+        for r, rt in tally.races.items():
+            version, vals = before[r]
+            if not np.array_equal(vals, rt.box_vals):
+                assert rt.version != version, (op, r)
+            elif r != rid:
+                assert rt.version == version  # nothing else moves
+
+
+def test_a_recount_from_the_log_moves_the_versions_of_the_races_it_changes(tmp_path):
+    """``Ingestor._resync`` writes the recounted vectors in place: their races get new versions."""
+    e = make_election(5, provinces=1, districts=2)
+    rng = random.Random(5)
+    st_ = open_store(str(tmp_path / "t.sqlite"))
+    st_.save_election(e)
+    mine = Ingestor(st_, e.id)
+    other = Ingestor(st_, e.id)
+    rid = next(r for r, boxes in e.race_boxes.items() if len(boxes))
+    other.submit([make_sheet(e, rid, int(b), rng) for b in e.race_boxes[rid].tolist()])
+    other.close()
+    before = {r: (rt.version, rt.box_vals.copy()) for r, rt in mine.tally.races.items()}
+    mine._resync()
+    assert not np.array_equal(before[rid][1], mine.tally.races[rid].box_vals)
+    for r, rt in mine.tally.races.items():
+        if not np.array_equal(before[r][1], rt.box_vals):
+            assert rt.version != before[r][0], r
+    mine.close()
+    st_.close()

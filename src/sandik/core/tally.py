@@ -54,6 +54,9 @@ class RaceTally:
     order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     starts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     chains: list[np.ndarray] = field(default_factory=list)
+    # +1 at every change of box_vals, so that a reader that keeps a copy of them (the projection
+    # worker, live/projections.py) copies only the races that changed since.
+    version: int = 0
 
     @property
     def width(self) -> int:
@@ -146,6 +149,7 @@ class LiveTally:
         delta = vec - rt.box_vals[j]
         rt.box_vals[j] = vec
         rt.agg[rt.box_rows[j]] += delta
+        rt.version += 1
         self.sheets_applied += 1
 
     def apply_many(self, race_id: str, box_indices: list[int], vecs: np.ndarray) -> None:
@@ -158,6 +162,7 @@ class LiveTally:
             return
         delta = vecs - rt.box_vals[local]
         rt.box_vals[local] = vecs
+        rt.version += 1
         lens = [len(rt.box_rows[j]) for j in local]
         rows = np.concatenate([rt.box_rows[j] for j in local])
         np.add.at(rt.agg, rows, np.repeat(delta, lens, axis=0))
@@ -168,6 +173,7 @@ class LiveTally:
         rt = self.races[race_id]
         local = np.fromiter((rt.local_of[b] for b in box_indices.tolist()), dtype=np.int64, count=len(box_indices))
         rt.box_vals[local] = vecs
+        rt.version += 1
 
     def rebuild(self) -> None:
         """Recompute every aggregate from the box vectors."""

@@ -324,6 +324,7 @@ class Ingestor:
             mine = self.tally.races[rid]
             mine.box_vals[:] = rt.box_vals
             mine.agg[:] = rt.agg
+            mine.version += 1
         self.version = self.store.max_seq(self.election.id)
 
     def _batch(self, items: list[Item], origin: str, submitted_by: str, offset: int = 0) -> IngestReport:
