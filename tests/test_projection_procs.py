@@ -234,3 +234,57 @@ def test_a_failed_counts_request_sends_every_count_whole_next_time():
         ref = project_many({rid: _fresh(fr) for rid, fr in frames.items()}, later, params=PARAMS, region_of=region_of)
         for rid in frames:
             _assert_same_outcome(got[rid], ref[rid])
+
+
+def test_project_tally_skips_the_races_whose_tally_did_not_move_and_equals_one_process():
+    """``project_tally`` (the bench's refresh) tells ``counts`` which races' tallies kept their
+    version since its last call; those are not even compared, and the outcomes stay those of one
+    process. A direct ``counts`` call in between makes the next ``project_tally`` compare again."""
+    from sandik.core.projection.election import build_frames, project_election, race_state
+    from sandik.core.tally import LiveTally, sheet_vector
+    from tests.web_support import elections, sheet
+
+    prev, cur = elections(4, provinces=1, districts=3, boxes=6)
+    frames = build_frames(cur, prev)
+    tally = LiveTally(cur)
+    region_of = {rid: ".".join(cur.races[rid].area_id.split(".")[:2]) for rid in frames}
+    rids = sorted(rid for rid in frames if len(cur.race_boxes[rid]) >= 4)
+
+    def count(rid: str, boxes: list[int], seed: int) -> None:
+        for i, b in enumerate(boxes):
+            s = sheet(cur, rid, b, seed=seed + i)
+            tally.apply(rid, b, sheet_vector(s, cur.races[rid], int(cur.box_registered[b])))
+
+    def check(got) -> None:
+        ref = project_election(cur, tally, prev, frames={rid: _fresh(fr) for rid, fr in frames.items()})
+        for rid in frames:
+            _assert_same_outcome(got[rid], ref[rid])
+
+    with ProcessProjector(frames, region_of, processes=2) as pp:
+        for rid in rids:
+            count(rid, cur.race_boxes[rid].tolist()[:2], 0)
+        check(pp.project_tally(frames, tally))
+        assert pp.counts_skipped == 0
+        moved = rids[0]
+        count(moved, cur.race_boxes[moved].tolist()[2:3], 10)
+        check(pp.project_tally(frames, tally))
+        assert pp.counts_skipped == len(frames) - 1  # every race but the one whose tally moved
+        # The skipped races are not compared at all: a change that bypassed the tally's methods
+        # (and so its version) would go unseen. That is what RaceTally.version is for.
+        rt = tally.races[rids[1]]
+        saved = rt.box_vals.copy()
+        rt.box_vals[3] = rt.box_vals[0]
+        pp.project_tally(frames, tally)
+        assert pp.counts_skipped == len(frames)
+        rt.box_vals[:] = saved
+        rt.version += 1
+        check(pp.project_tally(frames, tally))
+        # A direct call with other counts (here: nothing counted in one race) ...
+        other = {rid: race_state(fr, tally) for rid, fr in frames.items()}
+        st0 = other[moved]
+        other[moved] = RaceState(np.zeros_like(st0.reported), np.zeros_like(st0.votes), np.zeros_like(st0.valid))
+        pp.counts(other)
+        # ... and the next refresh, on a tally that did not move, compares every count again and
+        # sends that race's real one: the same outcomes as one process
+        check(pp.project_tally(frames, tally))
+        assert pp.counts_skipped == len(frames) - 1

@@ -348,6 +348,7 @@ class ProcessProjector:
         # The count each child holds of each race, as this process sent it (our own copies: the
         # caller's arrays may be views of a tally that moves on), so that only changes go next time.
         self._sent: dict[str, RaceState] = {}
+        self._tally_seen: dict[str, tuple[Any, int]] = {}  # project_tally: each race's RaceTally and its version at the last call
         self._swings: dict[str, Any] = {}  # each race's swing as its child last computed it, None without votes in (for a count not sent again)
         self.counts_sent = (0, 0)  # races sent whole, and units sent as changes, by the last ``counts``
         self.counts_skipped = 0  # races the last ``counts`` did not send: their count had not changed
@@ -401,18 +402,24 @@ class ProcessProjector:
             self._sent.pop(rid, None)  # the child now holds the caller's arrays: the next ``counts`` sends it whole
         return self._project(batches, lambda b: ("project", stats, b), races)
 
-    def counts(self, states: dict[str, RaceState]) -> dict[str, Any]:
+    def counts(self, states: dict[str, RaceState], *, same: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
         """Send every race's count to its child, which keeps it (with its digest) and returns the
         race's swing for the pooled prior (``pool.race_swings``): both computed in the children.
 
         A race whose count did not change since the one sent before is not sent at all: its child
         holds it already, and its swing is the one the child sent back then (a batch of 2,000
-        sheets reaches about a third of the 2024 races)."""
+        sheets reaches about a third of the 2024 races). ``same``: races whose state (count and
+        flags) the caller knows to be the one it passed to the last call (their tally's version
+        did not move): not even compared with it."""
+        self._tally_seen = {}  # project_tally's versions hold for its own calls only
         batches: list[list[Any]] = [[] for _ in self._conns]
         sent: dict[str, RaceState] = {}
         whole = units = skipped = 0
         for rid, st in states.items():
             old = self._sent.get(rid)
+            if old is not None and rid in same and rid in self._swings:
+                skipped += 1
+                continue
             delta = count_delta(old, st) if old is not None else None
             if delta is not None and not len(delta.units) and delta.flagged is old.flagged and rid in self._swings:
                 skipped += 1  # the same count (and the same flags, or none): nothing to send
@@ -485,7 +492,11 @@ class ProcessProjector:
         race's count to its child (digests and swings computed there), the pooled prior from all
         swings here, then the races asked for projected in the children."""
         t0 = time.perf_counter()
-        swings = self.counts({rid: race_state(fr, tally) for rid, fr in frames.items()})
+        rts = {rid: tally.races[rid] for rid in frames}
+        # a race whose tally is the same object at the same version as at the last call: the same count
+        same = {rid for rid, rt in rts.items() if (seen := self._tally_seen.get(rid)) is not None and seen[0] is rt and seen[1] == rt.version}
+        swings = self.counts({rid: race_state(fr, tally) for rid, fr in frames.items()}, same=same)
+        self._tally_seen = {rid: (rt, rt.version) for rid, rt in rts.items()}
         t1 = time.perf_counter()
         stats = pool_stats({rid: swings[rid] for rid in frames if rid in swings}, self.region_of)
         todo = [r for r in races if r in frames] if races is not None else list(frames)
@@ -505,6 +516,7 @@ class ProcessProjector:
         self._kept_last = dict(self.last)
         self._kept_sent = {rid: _copy_state(st) for rid, st in self._sent.items()}
         self._kept_swings = dict(self._swings)
+        self._kept_tally_seen = dict(self._tally_seen)
 
     def restore(self) -> None:
         """... and go back to it, so that every repeat of a refresh starts alike."""
@@ -512,6 +524,7 @@ class ProcessProjector:
         self.last = dict(self._kept_last)
         self._sent = {rid: _copy_state(st) for rid, st in self._kept_sent.items()}
         self._swings = dict(self._kept_swings)
+        self._tally_seen = dict(self._kept_tally_seen)
 
     def close(self) -> None:
         for conn in self._conns:

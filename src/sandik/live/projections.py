@@ -138,6 +138,7 @@ class ProjectionWorker:
         self._prior_at = time.monotonic()
         self._last_oc: dict[str, RaceOutcome] = {}  # race id -> the outcome behind self.outcomes[race id]
         self._copies: dict[str, tuple[Any, int, np.ndarray]] = {}  # race id -> (its RaceTally, version, copy of box_vals)
+        self._copied: set[str] = set()  # the races this pass copied anew (the others: the copy, so the count, of the pass before)
         self._latest_calls: dict[str, race_calls.CallRecord] = {}
         self._calls_seen = 0  # the highest race_calls id read into _latest_calls
 
@@ -208,6 +209,7 @@ class ProjectionWorker:
                 self.tally_version = max(self.tally_version, svc.version)
                 self._done.notify_all()
             return []
+        self._copied = set()
         with svc.lock:  # a consistent copy: never half a batch
             tv = svc.version
             copy = _TallyCopy({rid: _RaceVals(self._box_vals(svc.tally.races[rid])) for rid in frames})
@@ -301,6 +303,7 @@ class ProjectionWorker:
             vals = rt.box_vals.copy()
             vals.setflags(write=False)
             kept = self._copies[rt.race.id] = (rt, rt.version, vals)
+            self._copied.add(rt.race.id)
         return kept[2]
 
     def _counts(self, frames: dict[str, Any], states: dict[str, Any], region_of: dict[str, str]) -> dict[str, Any] | None:
@@ -313,7 +316,8 @@ class ProjectionWorker:
                 races = self.svc.election.races
                 councils = frozenset(rid for rid in frames if races[rid].seats > 1)  # their seat projections need the draws
                 self._projector = ProcessProjector(frames, region_of, processes=self.processes, params=ModelParams(), rule=CallRule(), keep_draws=councils)
-            swings = self._projector.counts(states)
+            # a race whose copy is the one of the pass before has the count the children got then
+            swings = self._projector.counts(states, same=set(frames) - self._copied)
         except (ProjectorError, OSError) as exc:
             if isinstance(exc, ProjectorError) and not exc.died:
                 raise  # a count the model refuses: the pass fails as it would in this thread
