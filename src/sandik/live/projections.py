@@ -139,6 +139,7 @@ class ProjectionWorker:
         self._last_oc: dict[str, RaceOutcome] = {}  # race id -> the outcome behind self.outcomes[race id]
         self._copies: dict[str, tuple[Any, int, np.ndarray]] = {}  # race id -> (its RaceTally, version, copy of box_vals)
         self._copied: set[str] = set()  # the races this pass copied anew (the others: the copy, so the count, of the pass before)
+        self._keys: dict[str, tuple[np.ndarray, bytes]] = {}  # race id -> (the copy its digest was taken of, the digest)
         self._latest_calls: dict[str, race_calls.CallRecord] = {}
         self._calls_seen = 0  # the highest race_calls id read into _latest_calls
 
@@ -222,7 +223,7 @@ class ProjectionWorker:
         swings = self._counts(frames, states, region_of)
         keys = None
         if swings is None:
-            keys = {rid: state_key(st) for rid, st in states.items()}
+            keys = self._state_keys(states)
             swings = race_swings(frames, states, keys=keys)
         self._pool = (states, keys, region_of, pool_stats(swings, region_of))
         changed = self._chunks(frames, copy, tv, order, marks_version=True)
@@ -306,6 +307,19 @@ class ProjectionWorker:
             self._copied.add(rt.race.id)
         return kept[2]
 
+    def _state_keys(self, states: dict[str, Any]) -> dict[str, bytes]:
+        """``pool.state_key`` of this pass's states (made from this pass's copies): a race whose copy
+        is the one of the pass before keeps its digest instead of hashing every vote again
+        (hashing all of them took 0.06-0.08 s of every pass on the 2024 night)."""
+        keys = {}
+        for rid, st in states.items():
+            vals = self._copies[rid][2]
+            hit = self._keys.get(rid)
+            if hit is None or hit[0] is not vals:
+                hit = self._keys[rid] = (vals, state_key(st))
+            keys[rid] = hit[1]
+        return keys
+
     def _counts(self, frames: dict[str, Any], states: dict[str, Any], region_of: dict[str, str]) -> dict[str, Any] | None:
         """With child processes: this pass's counts sent to them, and every race's swing (in the
         frames' order, as ``race_swings`` gives them) for the pooled prior; None without."""
@@ -349,7 +363,7 @@ class ProjectionWorker:
                 self._give_up(exc)
         if pooled is None:
             if keys is None:
-                keys = {rid: state_key(st) for rid, st in states.items()}
+                keys = self._state_keys(states)
                 self._pool = (states, keys, region_of, stats)
             # A race whose count and prior did not change since its last pass gets its last outcome back.
             pooled = project_races(frames, states, stats, region_of, params, rule, races, keys=keys)
