@@ -83,6 +83,14 @@ def reference_seconds(pool) -> tuple[float, float]:
     return alone, both
 
 
+def feed(e, tally: LiveTally, items) -> None:
+    """Count the night's timed sheets ``items`` into ``tally``."""
+    for tm in items:
+        s = tm.sheet
+        b = e.box_index[s.box_id]
+        tally.apply(s.race_id, b, sheet_vector(s, e.races[s.race_id], int(e.box_registered[b])))
+
+
 def machine_busy() -> float:
     """CPU seconds the whole machine has been busy (every process, both cores; /proc/stat), or NaN.
 
@@ -120,13 +128,7 @@ def main() -> None:
     tally = LiveTally(e)
     cut = int(len(night) * args.fraction)
 
-    def apply(items):
-        for tm in items:
-            s = tm.sheet
-            b = e.box_index[s.box_id]
-            tally.apply(s.race_id, b, sheet_vector(s, e.races[s.race_id], int(e.box_registered[b])))
-
-    apply(night[:cut])
+    feed(e, tally, night[:cut])
     # What the server's GcSteward (live/gc_steward.py) does every second: what has survived so far
     # (the elections, the night, the frames) is left out of later collections. Without it a full
     # collection over the ~800,000 objects of this process lands in some refresh (0.6 s).
@@ -169,7 +171,7 @@ def main() -> None:
             f.restore_counts(kept[rid])
 
     batch = night[cut : cut + args.batch]
-    apply(batch)
+    feed(e, tally, batch)
     touched = {tm.sheet.race_id for tm in batch}
     prior_mode = {rid for rid, oc in out.items() if oc.projection.mode in ("prior", "no_baseline")}
     todo = sorted(touched | prior_mode)
@@ -240,10 +242,7 @@ def pooled(args, e, frames, tally, night, cut, todo, serial_after) -> None:
     t_start = time.perf_counter() - t
     try:
         tally2 = LiveTally(e)
-        for tm in night[:cut]:
-            s = tm.sheet
-            b = e.box_index[s.box_id]
-            tally2.apply(s.race_id, b, sheet_vector(s, e.races[s.race_id], int(e.box_registered[b])))
+        feed(e, tally2, night[:cut])
         for f in frames.values():  # the parent keeps only the pooled prior's per-race swings
             f._swing_cache = None
         gc.freeze()  # the second tally too, as above
@@ -283,10 +282,7 @@ def pooled(args, e, frames, tally, night, cut, todo, serial_after) -> None:
             for rid, f in frames.items():
                 f._swing_cache = swings[rid]
 
-        for tm in night[cut : cut + args.batch]:
-            s = tm.sheet
-            b = e.box_index[s.box_id]
-            tally2.apply(s.race_id, b, sheet_vector(s, e.races[s.race_id], int(e.box_registered[b])))
+        feed(e, tally2, night[cut : cut + args.batch])
         inc, inc_cpu, inc_child = timed(lambda: pp.project_tally(frames, tally2, races=todo), restore)
         allb, allb_cpu, allb_child = timed(run_all, restore)
         phases = _phases(pp, frames, tally2, restore)
@@ -295,10 +291,7 @@ def pooled(args, e, frames, tally, night, cut, todo, serial_after) -> None:
         seq, seq_redone, seq_phases = [], [], []
         at = cut + args.batch
         for _ in range(args.sequence):
-            for tm in night[at : at + args.batch]:
-                s = tm.sheet
-                b = e.box_index[s.box_id]
-                tally2.apply(s.race_id, b, sheet_vector(s, e.races[s.race_id], int(e.box_registered[b])))
+            feed(e, tally2, night[at : at + args.batch])
             at += args.batch
             t = time.perf_counter()
             got = pp.project_tally(frames, tally2)
@@ -311,10 +304,7 @@ def pooled(args, e, frames, tally, night, cut, todo, serial_after) -> None:
         touched_seq = []
         for _ in range(args.sequence):
             batch_rows = night[at : at + args.batch]
-            for tm in batch_rows:
-                s = tm.sheet
-                b = e.box_index[s.box_id]
-                tally2.apply(s.race_id, b, sheet_vector(s, e.races[s.race_id], int(e.box_registered[b])))
+            feed(e, tally2, batch_rows)
             at += args.batch
             reached = sorted({tm.sheet.race_id for tm in batch_rows} & set(frames))
             t = time.perf_counter()

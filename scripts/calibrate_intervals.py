@@ -165,6 +165,15 @@ def search(rows: Rows, prior_grid, early_grid) -> tuple | None:
     return best
 
 
+def by_order(rows: Rows, pick: tuple) -> str:
+    """One line: each order's coverage and mean 90% width under the constants ``pick``."""
+    cells = []
+    for o, r in rows.items():
+        covered, width = score(r, *pick)
+        cells.append(f"{o} {covered.mean():.4f} {100 * width.mean():.1f} pts")
+    return "  by order (coverage, mean width): " + ", ".join(cells)
+
+
 def search_shrink(rows: Rows, pick: tuple) -> tuple | None:
     """(box_interval_shrink_from, box_interval_shrink) for the four box constants of ``pick``, by
     the criterion of the module docstring; None if no setting meets it (not even no narrowing)."""
@@ -275,14 +284,14 @@ def main() -> None:
                 test = restrict(rows, fold)
                 worst, where = worst_adversarial(test, lambda o: score(test[o], *pick)[0])
                 print(f"  held out, scored on the stored raw rows: random 90% coverage {score(test['random'], *pick)[0].mean():.4f}; worst adversarial order or bucket {worst:.4f} ({where})")
-                print("  by order (coverage, mean width): " + ", ".join(f"{o} {score(test[o], *pick)[0].mean():.4f} {100 * score(test[o], *pick)[1].mean():.1f} pts" for o in test))
+                print(by_order(test, pick))
                 if not args.no_held_out_replay:
                     held_out(case, params_of(pick, boxes), fold, seeds, args.step)
     best = search(rows, prior_grid, early_grid)
     report("chosen (tuned on all races: in-sample on this case)", best)
     if best is not None and boxes:
         pick = with_shrink("chosen narrowing", rows, best)
-        print("  by order (coverage, mean width): " + ", ".join(f"{o} {score(rows[o], *pick)[0].mean():.4f} {100 * score(rows[o], *pick)[1].mean():.1f} pts" for o in rows))
+        print(by_order(rows, pick))
 
 
 if __name__ == "__main__":

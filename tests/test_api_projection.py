@@ -327,14 +327,14 @@ def test_the_worker_copies_only_the_races_that_changed(api):
     client, _store, cur, secrets, app = api
     v = count(client, cur, secrets["clerk"], METRO, n=2)
     w = settled(app, v)
-    before = {rid: kept[2] for rid, kept in w._copies.items()}
+    before = {rid: kept.box_vals for rid, kept in w._copies.items()}
     assert set(before) == set(w._frames) and not any(a.flags.writeable for a in before.values())
     other = next(r for r in cur.races if r != METRO and len(cur.race_boxes[r]))
     v2 = count(client, cur, secrets["clerk"], other, n=1)
     settled(app, v2)
-    assert w._copies[other][2] is not before[other]
-    assert w._copies[other][2][:, 0].sum() == 1  # the box just counted is in the new copy
-    assert all(w._copies[r][2] is before[r] for r in before if r != other)
+    assert w._copies[other].box_vals is not before[other]
+    assert w._copies[other].box_vals[:, 0].sum() == 1  # the box just counted is in the new copy
+    assert all(w._copies[r].box_vals is before[r] for r in before if r != other)
 
 
 def test_the_worker_hashes_only_the_counts_that_changed(api):
@@ -342,21 +342,21 @@ def test_the_worker_hashes_only_the_counts_that_changed(api):
     copy is the one of the pass before keeps its digest, the others get the digest of their new count."""
     from sandik.core.projection.election import race_state
     from sandik.core.projection.pool import state_key
-    from sandik.live.projections import _RaceVals, _TallyCopy
+    from sandik.live.projections import _TallyCopy
 
     client, _store, cur, secrets, app = api
     v = count(client, cur, secrets["clerk"], METRO, n=2)
     w = settled(app, v)
     assert w.processes == 1
-    before = {rid: kept[1] for rid, kept in w._keys.items()}
+    before = {rid: kept.key for rid, kept in w._copies.items()}
     assert set(before) == set(w._frames)
     other = next(r for r in cur.races if r != METRO and len(cur.race_boxes[r]))
     v2 = count(client, cur, secrets["clerk"], other, n=1)
     settled(app, v2)
-    for rid, (vals, key) in w._keys.items():
-        assert vals is w._copies[rid][2]
+    for rid, kept in w._copies.items():
+        key = kept.key
         if rid == other:
             assert key != before[rid]
         else:
             assert key is before[rid]  # kept, not hashed again
-        assert key == state_key(race_state(w._frames[rid], _TallyCopy({r: _RaceVals(c[2]) for r, c in w._copies.items()})))
+        assert key == state_key(race_state(w._frames[rid], _TallyCopy(w._copies)))
