@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandik.core.projection import CallRule, RaceFrame, RaceState, project, project_many
-from sandik.core.projection.model import LEVELS, ModelParams, _solve, _solve_swing, _suff, _swing_sums, clear_draw_cache, draw_fresh, shared_draws
+from sandik.core.projection.model import LEVELS, ModelParams, _solve, _solve_swing, _suff, _swing_sums, clear_draw_cache, draw_fresh, fit_counts, shared_draws
+from sandik.core.projection.pool import state_key
 from tests.factories import race_frame
 
 # Exact priors: the one shortcut that changes what is computed (a kept outcome standing while its
@@ -139,6 +140,33 @@ def test_a_race_whose_count_stays_reuses_its_count_part_with_a_new_prior(el, fra
                 assert not isinstance(v, np.ndarray) or not v.flags.writeable  # kept for later refreshes: read-only
         elif kept is not None and not after[rid].reported.all() and not np.array_equal(before[rid].reported, after[rid].reported):
             assert frames[rid]._count_cache[2] is not kept[2]  # a new count (not complete: that needs no model): redone
+
+
+@settings(max_examples=30, deadline=None)
+@given(election(), st.floats(0.05, 1.0))
+def test_count_parts_fitted_ahead_are_what_the_projection_computes(el, frac):
+    """``model.fit_counts`` (a child process's work while its parent pools the swings) keeps each
+    race's count part; the projection after it uses that part, and equals one of fresh frames bit
+    for bit. A complete race needs none, and a second call fits nothing again."""
+    frames, finals, region_of, _ = el
+    states = {rid: _state(fin, max(1, int(round(frac * len(fin[1]))))) for rid, fin in finals.items()}
+    keys = {rid: state_key(st) for rid, st in states.items()}
+    params = dataclasses.replace(PARAMS, min_units=2)
+    n = fit_counts([(frames[rid], states[rid], params, keys[rid]) for rid in frames])
+    open_races = {rid for rid, st in states.items() if not st.reported.all()}
+    assert n == len(open_races)
+    fitted = {rid: fr._count_cache for rid, fr in frames.items()}
+    for rid in frames:
+        assert (fitted[rid] is not None) == (rid in open_races)
+    assert fit_counts([(frames[rid], states[rid], params, keys[rid]) for rid in frames]) == 0
+    got = project_many(frames, states, params=params, region_of=region_of)
+    clear_draw_cache()
+    ref = project_many({rid: _fresh(fr) for rid, fr in frames.items()}, states, params=params, region_of=region_of)
+    for rid in frames:
+        _assert_same_outcome(got[rid], ref[rid])
+        assert repr(got[rid].projection.state) == repr(ref[rid].projection.state)
+        if rid in open_races:
+            assert frames[rid]._count_cache[2] is fitted[rid][2]  # the projection took the part fitted ahead
 
 
 def test_a_kept_outcome_is_dropped_when_its_inputs_change():

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from sandik.core.projection import CallRule, RaceState, project_many
 from sandik.core.projection.pool import pool_stats, race_swings, state_key
-from sandik.live.projection_procs import CountDelta, ProcessProjector, ProjectorError, _pack, _unpack, count_delta, split_races
+from sandik.live.projection_procs import CountDelta, ProcessProjector, ProjectorError, _pack, _unpack, count_delta, race_cost, refresh_cost, split_races
 from tests.test_projection_fastpath import PARAMS, _assert_same_outcome, _fresh, _race, _state
 
 
@@ -95,6 +95,24 @@ def test_races_are_shared_out_by_cost_and_every_race_once():
     parts = split_races(frames, 3)
     assert sorted(r for p in parts for r in p) == sorted(frames)
     assert split_races(frames, 3) == parts  # the same share every time: a race's caches stay in its child
+    # balanced on what each race adds to a refresh: no share further from another than a
+    # piece (at most a quarter of a share, plus the race that crossed it)
+    units = sum(fr.n_units for fr in frames.values())
+    cost = {rid: refresh_cost(fr, units) for rid, fr in frames.items()}
+    loads = [sum(cost[r] for r in p) for p in parts]
+    assert max(loads) - min(loads) <= sum(cost.values()) / 3 / 4 + max(cost.values())
+
+
+def test_the_refresh_cost_grows_with_the_race_and_the_batch():
+    frames, _, _, _ = _election(3, n_races=6)
+    units = sum(fr.n_units for fr in frames.values())
+    for fr in frames.values():
+        small, big = refresh_cost(fr, units, 10), refresh_cost(fr, units, 100_000)
+        assert 0 < small < big <= race_cost(fr)
+        assert big == pytest.approx(race_cost(fr))  # a batch far larger than the night reaches every race
+    by_size = sorted(frames.values(), key=lambda fr: fr.n_units)
+    reach = [refresh_cost(fr, units, 10) / race_cost(fr) for fr in by_size]
+    assert reach == sorted(reach)  # more units, more likely reached
 
 
 def test_packed_arrays_come_back_equal_and_writable():

@@ -366,15 +366,7 @@ def _project_steps(frame: RaceFrame, state: RaceState, params: ModelParams, prio
     state.check(frame)
     K = frame.n_candidates
     n = frame.n_units
-    rep = state.reported
-    out = ~rep
-    out_idx = np.flatnonzero(out)
-    counted = state.votes[rep].sum(axis=0).astype(np.int64) if K else np.zeros(0, dtype=np.int64)
-    counted_valid = int(state.valid[rep].sum())
-    E = frame.expected
-    rem_E = float(E[out_idx].sum())
-    expected_total = counted_valid + rem_E
-    pct_exp = counted_valid / expected_total if expected_total > 0 else (1.0 if not len(out_idx) else 0.0)
+    out_idx, counted, counted_valid, expected_total, pct_exp = _count_totals(frame, state)
     remaining_cap = int(frame.cap[out_idx].sum())
     bounds = (counted.copy(), counted + remaining_cap)
     notes = list(frame.notes)
@@ -515,6 +507,48 @@ def _project_steps(frame: RaceFrame, state: RaceState, params: ModelParams, prio
         "seed": params.seed,
     }
     return proj
+
+
+def _count_totals(frame: RaceFrame, state: RaceState) -> tuple[np.ndarray, np.ndarray, int, float, float]:
+    """The units still out, the votes and valid votes counted, the expected total and the share of it counted."""
+    K = frame.n_candidates
+    rep = state.reported
+    out_idx = np.flatnonzero(~rep)
+    counted = state.votes[rep].sum(axis=0).astype(np.int64) if K else np.zeros(0, dtype=np.int64)
+    counted_valid = int(state.valid[rep].sum())
+    rem_E = float(frame.expected[out_idx].sum())
+    expected_total = counted_valid + rem_E
+    pct_exp = counted_valid / expected_total if expected_total > 0 else (1.0 if not len(out_idx) else 0.0)
+    return out_idx, counted, counted_valid, expected_total, pct_exp
+
+
+def fit_counts(items: list[tuple[RaceFrame, RaceState, ModelParams, bytes]]) -> int:
+    """The part of each race's projection that depends on its count alone (the fits under every
+    bootstrap weight, the residual spreads, the sums over the units out), computed ahead of the
+    projection and kept on the frame with the count's digest, as ``project`` with ``key`` keeps it.
+
+    For a caller that has the counts before it has the pooled prior (a child process of
+    ``live.projection_procs`` waits while the parent pools the swings): the projection that
+    follows with the same count and parameters then does only the part that needs the prior.
+    The fits are stacked over races as in :func:`project_stacked`, so what is kept is bit for bit
+    what the projection would have computed. Returns the number of races fitted (a complete race,
+    or one whose count part is kept already, needs none)."""
+    from sandik.core.projection.stacked import run_steps
+
+    return sum(bool(done) for done in run_steps([_fit_count_steps(*it) for it in items]))
+
+
+def _fit_count_steps(frame: RaceFrame, state: RaceState, params: ModelParams, key: bytes):
+    state.check(frame)
+    kept = frame._count_cache
+    if frame.n_candidates == 0 or (kept is not None and kept[0] == key and kept[1] == params):
+        return False
+    out_idx, counted, _, _, pct_exp = _count_totals(frame, state)
+    if not len(out_idx):
+        return False  # complete: the projection is the count itself
+    c = yield from _count_steps(frame, state, params, prepared(frame), out_idx, counted, pct_exp)
+    frame._count_cache = (key, params, c)
+    return True
 
 
 @dataclass(eq=False)

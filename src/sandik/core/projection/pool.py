@@ -103,38 +103,64 @@ SLOPE_RIDGE = 0.003  # shrinks the swing-on-share slope towards zero when shares
 
 
 def pool_stats(swings: dict[str, tuple[dict[str, tuple[float, float]], float, float]], region_of: dict[str, str]) -> PoolStats:
-    scopes: dict[str, list[str]] = defaultdict(list)
-    for rid in swings:
-        scopes["*"].append(rid)
-        if rid in region_of:
-            scopes[region_of[rid]].append(rid)
+    """Per scope ("*" and each race's region) and party: the weighted line of the races' swings on
+    the party's baseline share, and the turnout ratio's weighted mean and spread.
+
+    Every (scope, party) pair is one group of rows, summed with ``np.bincount`` in the order of
+    ``swings`` (one pass over the ~16,000 race-party rows of the 2024 night instead of some 800
+    small arrays: this runs in the parent between two phases of the children's work)."""
+    if not swings:
+        return PoolStats({}, {}, {})
+    scope_code: dict[str, int] = {"*": 0}
+    party_code: dict[str, int] = {}
+    race_scope = []  # per race: the code of its region, -1 for none
+    r_of, p_of, vals = [], [], []  # per race-party row: race, party, (swing, baseline share)
+    for r, (rid, (by_party, _, _)) in enumerate(swings.items()):
+        reg = region_of.get(rid)
+        race_scope.append(-1 if reg is None else scope_code.setdefault(reg, len(scope_code)))
+        for key, v in by_party.items():
+            r_of.append(r)
+            p_of.append(party_code.setdefault(key, len(party_code)))
+            vals.append(v)
+    names = list(scope_code)
+    S, P = len(names), max(len(party_code), 1)
+    rw = np.array([sw[1] for sw in swings.values()], dtype=float)  # valid votes counted per race
+    rlt = np.array([sw[2] for sw in swings.values()], dtype=float)
+    rs = np.array(race_scope, dtype=np.int64)
+    ri = np.array(r_of, dtype=np.int64)
+    pi = np.array(p_of, dtype=np.int64)
+    yx = np.array(vals, dtype=float).reshape(-1, 2)
+    # every row twice: in "*" and, if its race has one, in its region
+    in_reg = rs[ri] >= 0
+    rows = np.concatenate([np.flatnonzero(np.ones(len(ri), dtype=bool)), np.flatnonzero(in_reg)])
+    scope_of_row = np.concatenate([np.zeros(len(ri), dtype=np.int64), rs[ri[in_reg]]])
+    g = scope_of_row * P + pi[rows]
+    y, x, w = yx[rows, 0], yx[rows, 1], rw[ri[rows]]
+    n_groups = S * P
+    n = np.bincount(g, minlength=n_groups)
+    wn = w / np.bincount(g, weights=w, minlength=n_groups)[g]
+    xm = np.bincount(g, weights=wn * x, minlength=n_groups)
+    ym = np.bincount(g, weights=wn * y, minlength=n_groups)
+    dx, dy = x - xm[g], y - ym[g]
+    vx = np.bincount(g, weights=wn * dx**2, minlength=n_groups)
+    b = np.bincount(g, weights=wn * dx * dy, minlength=n_groups) / (vx + SLOPE_RIDGE)
+    res = dy - b[g] * dx
+    # spread between races, not the error of the mean: this race is one more draw
+    rv = np.bincount(g, weights=wn * res**2, minlength=n_groups) * n / np.maximum(n - 2, 1)
+    keys = list(party_code)
+    cols = [a.tolist() for a in (ym, b, xm, vx, rv, n)]
     parties: dict[str, dict[str, tuple[float, float, float, float, float, int]]] = {}
-    turnout: dict[str, tuple[float, float]] = {}
-    for scope, rids in scopes.items():
-        acc: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
-        for r in rids:
-            for key, (v, qb) in swings[r][0].items():
-                acc[key].append((v, qb, swings[r][1]))
-        ps = {}
-        for key, vw in acc.items():
-            if len(vw) < MIN_POOL_RACES:
-                continue
-            arr = np.array(vw)
-            y, x, wn = arr[:, 0], arr[:, 1], arr[:, 2] / arr[:, 2].sum()
-            xm, ym = float(wn @ x), float(wn @ y)
-            vx = float(wn @ (x - xm) ** 2)
-            b = float(wn @ ((x - xm) * (y - ym))) / (vx + SLOPE_RIDGE)
-            res = y - ym - b * (x - xm)
-            # spread between races, not the error of the mean: this race is one more draw
-            rv = float(wn @ res**2) * len(y) / max(len(y) - 2, 1)
-            ps[key] = (ym, b, xm, vx, rv, len(y))
-        parties[scope] = ps
-        lts = np.array([swings[r][2] for r in rids])
-        lw = np.array([swings[r][1] for r in rids])
-        lw = lw / lw.sum()
-        lt = float(lw @ lts)
-        turnout[scope] = (lt, float(np.sqrt(lw @ (lts - lt) ** 2)) + 0.02)
-    return PoolStats(parties, turnout, {k: len(v) for k, v in scopes.items()})
+    for si, scope in enumerate(names):
+        parties[scope] = {keys[k]: tuple(c[si * P + k] for c in cols) for k in range(len(keys)) if n[si * P + k] >= MIN_POOL_RACES}  # type: ignore[misc]
+    # turnout: every race in "*" and in its region
+    rr = np.concatenate([np.arange(len(rs)), np.flatnonzero(rs >= 0)])
+    sc = np.concatenate([np.zeros(len(rs), dtype=np.int64), rs[rs >= 0]])
+    lw = rw[rr] / np.bincount(sc, weights=rw[rr], minlength=S)[sc]
+    lt = np.bincount(sc, weights=lw * rlt[rr], minlength=S)
+    lsd = np.sqrt(np.bincount(sc, weights=lw * (rlt[rr] - lt[sc]) ** 2, minlength=S)) + 0.02
+    races = np.bincount(sc, minlength=S)
+    turnout = {scope: (float(lt[si]), float(lsd[si])) for si, scope in enumerate(names)}
+    return PoolStats(parties, turnout, {scope: int(races[si]) for si, scope in enumerate(names)})
 
 
 def pooled_prior(frame: RaceFrame, stats: PoolStats, region_of: dict[str, str], params: ModelParams) -> SwingPrior | None:
