@@ -138,6 +138,31 @@ def test_a_dead_child_is_reported_as_died():
         assert not isinstance(err.value, ProjectorError) or err.value.died
 
 
+def test_replies_are_taken_as_they_come_and_every_child_is_read_when_one_fails():
+    """The parent unpacks each child's outcomes as they arrive; if taking one reply fails, the
+    other children's replies are still read, so that the pipes stay in step for the next call."""
+    frames, finals, region_of, _ = _election(4, n_races=6)
+    states = {rid: _state(fin, len(fin[1]) // 2) for rid, fin in finals.items()}
+    with ProcessProjector(frames, region_of, processes=2, params=PARAMS) as pp:
+        seen = []
+
+        def take(j, reply):
+            seen.append(j)
+            if len(seen) == 1:
+                raise ValueError("first reply refused")
+
+        for conn in pp._conns:
+            conn.send(("forget", False))
+        with pytest.raises(ValueError, match="first reply refused"):
+            pp._gather(on_reply=take)
+        assert len(seen) == 1  # after a failure the other replies are read, not taken
+        assert all(not conn.poll(0.2) for conn in pp._conns)  # nothing left unread in any pipe
+        got = pp.project(states, {rid: state_key(st) for rid, st in states.items()}, pool_stats(race_swings(frames, states), region_of), list(frames))
+    ref = project_many({rid: _fresh(fr) for rid, fr in frames.items()}, states, params=PARAMS, region_of=region_of)
+    for rid in frames:
+        _assert_same_outcome(got[rid], ref[rid])
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 30), st.integers(1, 4), st.integers(0, 2**31 - 1), st.floats(0.0, 1.0))
 def test_a_count_delta_applied_to_the_old_count_gives_the_new_one(n, k, seed, share_changed):

@@ -41,6 +41,7 @@ import pickle
 import threading
 import time
 from dataclasses import dataclass
+from multiprocessing import connection as mp_connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
@@ -406,14 +407,31 @@ class ProcessProjector:
             self.close()
             raise
 
-    def _gather(self, conns: list[Any] | None = None) -> list[tuple[str, Any]]:
-        """One reply from each child: ("ok", reply) or ("error", why); every child is read, even after a failure."""
-        replies = []
-        for conn in conns if conns is not None else self._conns:
-            try:
-                replies.append(conn.recv())
-            except (EOFError, OSError) as exc:
-                replies.append(("died", f"child process ended ({type(exc).__name__})"))
+    def _gather(self, conns: list[Any] | None = None, on_reply: Any = None) -> list[tuple[str, Any]]:
+        """One reply from each child: ("ok", reply) or ("error", why); every child is read, even after a failure.
+
+        Replies are read as they come, and ``on_reply(j, reply)`` (j: the child's place in ``conns``)
+        runs on each at once: the parent unpacks one child's outcomes while the other still works.
+        What ``on_reply`` raises is raised once every child has been read."""
+        conns = list(conns if conns is not None else self._conns)
+        replies: list[Any] = [None] * len(conns)
+        waiting = list(conns)
+        failed: BaseException | None = None
+        while waiting:
+            for conn in mp_connection.wait(waiting):
+                j = conns.index(conn)
+                waiting.remove(conn)
+                try:
+                    replies[j] = conn.recv()
+                except (EOFError, OSError) as exc:
+                    replies[j] = ("died", f"child process ended ({type(exc).__name__})")
+                if on_reply is not None and failed is None:
+                    try:
+                        on_reply(j, replies[j])
+                    except Exception as exc:  # noqa: BLE001 - raised below, after the other children's replies
+                        failed = exc
+        if failed is not None:
+            raise failed
         return replies
 
     @staticmethod
@@ -503,14 +521,16 @@ class ProcessProjector:
         busy = [i for i, b in enumerate(batches) if b]
         for i in busy:
             self._conns[i].send(request(batches[i]))
-        replies = self._gather([self._conns[i] for i in busy])
         cpu, sent, reused = [0.0] * len(self._conns), [len(b) for b in batches], [0] * len(self._conns)
         self.reply_bytes = 0
+
         # The outcomes of the children that succeeded are kept even if another failed: they
         # now hold them as their last ones, and may hand them back as reused next time.
-        for i, (status, reply) in zip(busy, replies):
+        def take(j: int, rep: tuple[str, Any]) -> None:
+            status, reply = rep
             if status != "ok":
-                continue
+                return
+            i = busy[j]
             packed, reused_ids, c = reply
             self.reply_bytes += len(packed[0]) + sum(a.nbytes for a in packed[1].values())
             self.last.update(_unpack(packed))
@@ -518,6 +538,8 @@ class ProcessProjector:
             for rid in reused_ids:
                 if rid not in self.last:
                     raise ProjectorError(f"race {rid}: the child reused an outcome this process never received")
+
+        replies = self._gather([self._conns[i] for i in busy], take)
         self.info = RunInfo(cpu, sent, reused)
         self._check(replies)
         return {rid: self.last[rid] for rid in races}
