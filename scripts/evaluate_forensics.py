@@ -50,7 +50,7 @@ def lr_table(tab, seed: int) -> None:
     """The swap signature's high tier: the likelihood-ratio rule (deviance removed >= x) against method 1.0's (the pair's largest |z| >= 8)."""
     base = run_checks(tab)
     clean = ~breaks_rule(base)
-    print("\nSwap signature's high tier: deviance removed by the swap >= x (the likelihood-ratio test; 1.1 uses x = 100) against 1.0's rule (the pair's largest |z| >= 8); other signals unchanged, 1% injected:\n")
+    print("\nSwap signature's high tier: deviance removed by the swap >= x (the likelihood-ratio test; 1.1-1.5 use x = 100, 1.6 uses 150) against 1.0's rule (the pair's largest |z| >= 8); other signals unchanged, 1% injected:\n")
     print("| manipulation | rule | detected | " + " | ".join(f"{a:.0%}-{b:.0%}" for a, b in SIZES) + " | high-tier false flags, rule-abiding untouched boxes |")
     print("|---|---|---|" + "---|" * len(SIZES) + "---|")
     for kind in ("swap", "swap_adjacent"):
@@ -65,7 +65,7 @@ def lr_table(tab, seed: int) -> None:
         sp = np.maximum(ch.swap_pair, 0)
         pair_z = np.maximum(zf[np.arange(len(tab)), sp[:, 0]], zf[np.arange(len(tab)), sp[:, 1]])
         rules = [("1.0: the pair's largest z >= 8", other | (sig & (pair_z >= 8)))]
-        rules += [(f"deviance removed >= {x}", other | (sig & (ch.swap_lr >= x))) for x in (25, 49, 64, 100, 144)]
+        rules += [(f"deviance removed >= {x}", other | (sig & (ch.swap_lr >= x))) for x in (25, 49, 64, 100, 150)]
         for name, high in rules:
             det = high[inj.rows]
             cells = " | ".join(pct(det[(size >= a) & (size < b)].mean()) if ((size >= a) & (size < b)).any() else "n/a" for a, b in SIZES)
@@ -160,7 +160,7 @@ def main() -> None:
         bad, inj = inject(tab, "swap", 0.01, args.seed)
         valid = np.maximum(tab.col("valid")[inj.rows], 1)
         size = np.abs(inj.delta_margin) / valid
-        lrs = (25.0, 49.0, 64.0, 100.0, 144.0)
+        lrs = (25.0, 49.0, 64.0, 100.0, 150.0)
         print("\nSwaps by size (|change of the box's margin| / its valid votes), 1% of boxes swapped, share detected at the high tier for several settings of the swap signature's high-tier deviance (swap_high_lr):\n")
         print("| swap size | boxes | " + " | ".join(f"swap_high_lr={x:g}" for x in lrs) + " | any tier |")
         print("|---|---|" + "---|" * len(lrs) + "---|")

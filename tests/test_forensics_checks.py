@@ -428,3 +428,34 @@ def test_a_weak_count_that_would_not_lead_restored_is_not_a_balanced_tenfold_edi
         if found == 2:
             break
     assert found == 2
+
+
+def test_a_small_shift_that_shifting_back_explains_is_high_tier(clean):
+    # A small box (a few dozen votes) with its counts shifted one column: its deviance stays under
+    # the high tier's 100, but shifting back explains >= 95% of it, which raises it to the high
+    # tier since method 1.6; with that rule off (1.5) the same sheet is medium.
+    e, sheets, _ = clean
+    rng = random.Random(5)
+    ids = ["A", "B", "C", "I"]
+    found = 0
+    for _ in range(100):
+        s = sheets[rng.randrange(len(sheets))]
+        vals = [s.votes[c] // rng.choice([4, 5, 6, 8]) for c in ids]
+        tot = sum(vals)
+        small = replace(
+            s, votes=dict(zip(ids, vals[-1:] + vals[:-1])), valid=tot, valid_unchallenged=tot, valid_challenged=0, invalid=0,
+            voted_listed=tot, total_voters=tot, ballots_used=tot,
+        )  # fmt: skip
+        tab = from_sheets(e, [small if x is s else x for x in sheets])
+        ch = run_checks(tab)
+        i = _row(tab, s.box_id)
+        if ch.shift_from[i] < 0 or not (25 <= ch.deviance[i] < 100) or ch.shift_reduction[i] < 0.95:
+            continue
+        found += 1
+        assert ch.tier_rank()[i] == 0
+        assert next(x for x in ch.flag(i).signals if x.name == "shifted_columns").tier == "high"
+        before = run_checks(tab, replace(Thresholds(), shift_high_reduction=1.01))
+        assert next(x for x in before.flag(i).signals if x.name == "shifted_columns").tier == "medium"
+        if found == 2:
+            break
+    assert found == 2

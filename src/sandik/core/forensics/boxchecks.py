@@ -70,7 +70,7 @@ import numpy as np
 from sandik.core.forensics.groups import dense, double_mad_z, group_median, group_sum
 from sandik.core.forensics.table import HEADER, SheetTable
 
-METHOD_VERSION = "sandik-forensics/1.5"  # 1.1: cross-race swap signature, implausible voters by law; 1.2: second pass without the high-tier rows in the references; 1.3: magnitude_balanced; 1.4: nor the rows that look shifted; 1.5: magnitude_balanced for leading counts from z -2
+METHOD_VERSION = "sandik-forensics/1.6"  # 1.1: cross-race swap signature, implausible voters by law; 1.2: second pass without the high-tier rows in the references; 1.3: magnitude_balanced; 1.4: nor the rows that look shifted; 1.5: magnitude_balanced for leading counts from z -2; 1.6: shifts explaining >= 95% of the deviance at the high tier, swaps there from a deviance removed of 150
 NOT_AN_ACCUSATION = (
     "A flag says that this sheet is unusual enough to be looked at again (the photo, the copy "
     "of the observers, the count). It is not an accusation: honest boxes can be unusual, and "
@@ -94,11 +94,18 @@ class Thresholds:
     swap_reduction: float = 0.90
     swap_min_z: float = 4.0
     swap_top: int = 4
-    swap_high_lr: float = 100.0  # deviance the swap removes; below it a swap signature is medium tier (chosen on Istanbul 2019, see docs/forensics.md)
+    # Deviance the swap removes; below it a swap signature is medium tier. 100 from 1.1 (chosen on
+    # Istanbul 2019); 150 from 1.6, to make room in the top tier's 0.1% false-flag budget on Turkey
+    # 2014 for the shifts below (docs/forensics.md, "1.6").
+    swap_high_lr: float = 150.0
     cross_swap_high_z: float = 6.0  # the same against the box's other race (chosen on the simulated night, see docs/forensics.md)
     shift_reduction: float = 0.90
     shift_min_deviance: float = 25.0
     shift_high_deviance: float = 100.0
+    # ... or a shift that explains at least this share of the box's deviance, whatever its size (1.6):
+    # in a small box, or one judged against its whole race, a shift of a few dozen votes leaves a
+    # deviance under 100 that shifting back explains almost wholly.
+    shift_high_reduction: float = 0.95
     magnitude_lo: float = 6.0
     magnitude_hi: float = 16.0
     magnitude_min_z: float = 4.5
@@ -277,7 +284,7 @@ class BoxChecks:
         return {
             "swapped_candidates": m["swapped_candidates"] & (self.swap_lr >= t.swap_high_lr),
             "cross_race_swap": m["cross_race_swap"] & (self.xr_z >= t.cross_swap_high_z),
-            "shifted_columns": m["shifted_columns"] & (self.deviance >= t.shift_high_deviance),
+            "shifted_columns": m["shifted_columns"] & ((self.deviance >= t.shift_high_deviance) | (self.shift_reduction >= t.shift_high_reduction)),
             "magnitude": m["magnitude"] & (zmag >= t.magnitude_high_z),
         }
 
@@ -309,7 +316,7 @@ class BoxChecks:
         if self.shift_from[i] >= 0:
             k = int(self.shift_from[i])
             d = "right" if self.shift_dir[i] > 0 else "left"
-            sig.append(Signal("shifted_columns", "high" if self._strong["shifted_columns"][i] else "medium", float(self.shift_reduction[i]), t.shift_reduction, f"the counts from {cands[k]} on look shifted one column to the {d} (removes {100 * self.shift_reduction[i]:.0f}% of the deviation)"))
+            sig.append(Signal("shifted_columns", "high" if self._strong["shifted_columns"][i] else "medium", float(self.shift_reduction[i]), t.shift_reduction, f"the counts from {cands[k]} on look shifted one column to the {d} (removes {100 * self.shift_reduction[i]:.0f}% of the deviation, deviance {self.deviance[i]:.0f}; high tier from a deviance of {t.shift_high_deviance:g} or {100 * t.shift_high_reduction:g}% removed)"))
         if self.magnitude[i] >= 0:
             j = int(self.magnitude[i])
             sig.append(Signal("magnitude", "high" if self._strong["magnitude"][i] else "medium", float(self.magnitude_ratio[i]), t.magnitude_lo, f"{cands[j]}: {tab.votes[i, j]} votes, {self.magnitude_ratio[i]:.1f}x (or 1/x) what comparable boxes predict"))
