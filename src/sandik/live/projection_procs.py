@@ -80,8 +80,8 @@ def refresh_cost(frame: RaceFrame, total_units: int, sheets: int = SHEETS_PER_RE
     """``race_cost`` times the chance that a batch of ``sheets`` sheets, spread over all
     ``total_units`` units of the night, reaches the race: what the race adds to a refresh, on
     average. A large race is redone after nearly every batch, a village race seldom; balancing
-    on ``race_cost`` alone gave one child of two 0.12-0.2 s more CPU than the other at every
-    refresh of the 2024 night (27 Nov 2026, 17:37-17:40 UTC)."""
+    on ``race_cost`` alone gave one child of two 0.09-0.20 s more CPU than the other at every
+    refresh of the 2024 night (27 Nov 2026, 17:38-17:40 UTC)."""
     reach = 1.0 - math.exp(-sheets * frame.n_units / max(total_units, 1))
     return race_cost(frame) * reach
 
