@@ -110,6 +110,16 @@ def test_refreshes_with_every_cache_equal_the_per_race_reference(el, fractions):
             assert again[rid] is warm[rid]  # nothing changed in between: the outcome is reused
 
 
+def _same_as_fresh(frames, states, params, region_of) -> None:
+    """``project_many`` on ``frames`` (with whatever they keep) equals it on fresh frames, bit for bit."""
+    got = project_many(frames, states, params=params, region_of=region_of)
+    clear_draw_cache()
+    ref = project_many({rid: _fresh(fr) for rid, fr in frames.items()}, states, params=params, region_of=region_of)
+    for rid in frames:
+        _assert_same_outcome(got[rid], ref[rid])
+        assert repr(got[rid].projection.state) == repr(ref[rid].projection.state)
+
+
 @settings(max_examples=40, deadline=None)
 @given(election(), st.floats(0.1, 0.6), st.floats(0.05, 0.4))
 def test_a_race_whose_count_stays_reuses_its_count_part_with_a_new_prior(el, frac, more):
@@ -127,12 +137,8 @@ def test_a_race_whose_count_stays_reuses_its_count_part_with_a_new_prior(el, fra
     params = dataclasses.replace(PARAMS, min_units=2)
     project_many(frames, before, params=params, region_of=region_of)
     parts = {rid: fr._count_cache for rid, fr in frames.items()}
-    got = project_many(frames, after, params=params, region_of=region_of)
-    clear_draw_cache()
-    ref = project_many({rid: _fresh(fr) for rid, fr in frames.items()}, after, params=params, region_of=region_of)
+    _same_as_fresh(frames, after, params, region_of)
     for rid in frames:
-        _assert_same_outcome(got[rid], ref[rid])
-        assert repr(got[rid].projection.state) == repr(ref[rid].projection.state)
         kept = parts[rid]
         if kept is not None and rid not in moved:
             assert frames[rid]._count_cache[2] is kept[2]  # the same count: its part was reused, not redone
@@ -159,12 +165,8 @@ def test_count_parts_fitted_ahead_are_what_the_projection_computes(el, frac):
     for rid in frames:
         assert (fitted[rid] is not None) == (rid in open_races)
     assert fit_counts([(frames[rid], states[rid], params, keys[rid]) for rid in frames]) == 0
-    got = project_many(frames, states, params=params, region_of=region_of)
-    clear_draw_cache()
-    ref = project_many({rid: _fresh(fr) for rid, fr in frames.items()}, states, params=params, region_of=region_of)
+    _same_as_fresh(frames, states, params, region_of)
     for rid in frames:
-        _assert_same_outcome(got[rid], ref[rid])
-        assert repr(got[rid].projection.state) == repr(ref[rid].projection.state)
         if rid in open_races:
             assert frames[rid]._count_cache[2] is fitted[rid][2]  # the projection took the part fitted ahead
 
