@@ -26,6 +26,12 @@ with the children's digests of every count) and 28 MB of outcomes back. Now:
 * an outcome comes back without its bootstrap draws (200 x candidates floats),
   which only a seat projection needs: races named in ``keep_draws`` (councils)
   keep them.
+
+And no one waits more than it must: once a child has sent the swings of the counts it
+was given, it fits those counts (``model.fit_counts``: the part of a projection that
+needs no prior) while the parent pools the swings, and the parent unpacks each child's
+outcomes as they arrive. The races are shared out on what each adds to a refresh on
+average (``refresh_cost``), not on what it costs when it is redone.
 """
 
 from __future__ import annotations
