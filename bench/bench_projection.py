@@ -83,6 +83,11 @@ def reference_seconds(pool) -> tuple[float, float]:
     return alone, both
 
 
+def end_line(pool) -> str:
+    """The machine reference again, and the load average, for the last line of a run."""
+    return f"machine reference at the end: {'{:.3f} / {:.3f}'.format(*reference_seconds(pool))} s; load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+
+
 def feed(e, tally: LiveTally, items) -> None:
     """Count the night's timed sheets ``items`` into ``tally``."""
     for tm in items:
@@ -187,7 +192,7 @@ def main() -> None:
     print(f"frames built once per night: {t_frames:.2f} s")
     if args.processes_only and args.processes > 1:
         pooled(args, e, frames, tally, night, cut, todo, after)
-        print(f"machine reference at the end: {'{:.3f} / {:.3f}'.format(*reference_seconds(ref_pool))} s; load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(end_line(ref_pool))
         return
     best_full = min(full)
     print(f"full refresh, all races, cold: best {best_full:.2f} s wall ({min(full_cpu):.2f} s CPU) of {args.repeat} (median {np.median(full):.2f} s); ratio to the {LIMIT_S:g} s goal: {best_full / LIMIT_S:.2f}{oth(full)}")
@@ -199,7 +204,7 @@ def main() -> None:
     print(f"per race: {1000 * best_full / len(frames):.2f} ms (full, cold), {1000 * min(warm) / len(frames):.2f} ms (full, draws kept), {1000 * best_inc / max(len(todo), 1):.2f} ms (incremental)")
     if args.processes > 1:
         pooled(args, e, frames, tally, night, cut, todo, after)
-    print(f"machine reference at the end: {'{:.3f} / {:.3f}'.format(*reference_seconds(ref_pool))} s; load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(end_line(ref_pool))
 
 
 def _same(a, b) -> bool:

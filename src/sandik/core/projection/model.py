@@ -390,10 +390,8 @@ def _project_steps(frame: RaceFrame, state: RaceState, params: ModelParams, prio
     else:
         L_prior_kept = None
 
-    kept = frame._count_cache if key is not None else None
-    if kept is not None and kept[0] == key and kept[1] == params:
-        c = kept[2]
-    else:
+    c = _kept_count_part(frame, key, params) if key is not None else None
+    if c is None:
         c = yield from _count_steps(frame, state, params, pre, out_idx, counted, pct_exp)
         if key is not None:
             frame._count_cache = (key, params, c)
@@ -538,10 +536,15 @@ def fit_counts(items: list[tuple[RaceFrame, RaceState, ModelParams, bytes]]) -> 
     return sum(bool(done) for done in run_steps([_fit_count_steps(*it) for it in items]))
 
 
+def _kept_count_part(frame: RaceFrame, key: bytes, params: ModelParams) -> _CountPart | None:
+    """The count part kept on the frame, if it was made from this count and these parameters."""
+    kept = frame._count_cache
+    return kept[2] if kept is not None and kept[0] == key and kept[1] == params else None
+
+
 def _fit_count_steps(frame: RaceFrame, state: RaceState, params: ModelParams, key: bytes):
     state.check(frame)
-    kept = frame._count_cache
-    if frame.n_candidates == 0 or (kept is not None and kept[0] == key and kept[1] == params):
+    if frame.n_candidates == 0 or _kept_count_part(frame, key, params) is not None:
         return False
     out_idx, counted, _, _, pct_exp = _count_totals(frame, state)
     if not len(out_idx):

@@ -130,10 +130,7 @@ def pool_stats(swings: dict[str, tuple[dict[str, tuple[float, float]], float, fl
     ri = np.array(r_of, dtype=np.int64)
     pi = np.array(p_of, dtype=np.int64)
     yx = np.array(vals, dtype=float).reshape(-1, 2)
-    # every row twice: in "*" and, if its race has one, in its region
-    in_reg = rs[ri] >= 0
-    rows = np.concatenate([np.flatnonzero(np.ones(len(ri), dtype=bool)), np.flatnonzero(in_reg)])
-    scope_of_row = np.concatenate([np.zeros(len(ri), dtype=np.int64), rs[ri[in_reg]]])
+    rows, scope_of_row = _in_scopes(ri, rs)
     g = scope_of_row * P + pi[rows]
     y, x, w = yx[rows, 0], yx[rows, 1], rw[ri[rows]]
     n_groups = S * P
@@ -152,15 +149,22 @@ def pool_stats(swings: dict[str, tuple[dict[str, tuple[float, float]], float, fl
     parties: dict[str, dict[str, tuple[float, float, float, float, float, int]]] = {}
     for si, scope in enumerate(names):
         parties[scope] = {keys[k]: tuple(c[si * P + k] for c in cols) for k in range(len(keys)) if n[si * P + k] >= MIN_POOL_RACES}  # type: ignore[misc]
-    # turnout: every race in "*" and in its region
-    rr = np.concatenate([np.arange(len(rs)), np.flatnonzero(rs >= 0)])
-    sc = np.concatenate([np.zeros(len(rs), dtype=np.int64), rs[rs >= 0]])
+    # turnout: per race, not per party
+    rr, sc = _in_scopes(np.arange(len(rs)), rs)
     lw = rw[rr] / np.bincount(sc, weights=rw[rr], minlength=S)[sc]
     lt = np.bincount(sc, weights=lw * rlt[rr], minlength=S)
     lsd = np.sqrt(np.bincount(sc, weights=lw * (rlt[rr] - lt[sc]) ** 2, minlength=S)) + 0.02
     races = np.bincount(sc, minlength=S)
     turnout = {scope: (float(lt[si]), float(lsd[si])) for si, scope in enumerate(names)}
     return PoolStats(parties, turnout, {scope: int(races[si]) for si, scope in enumerate(names)})
+
+
+def _in_scopes(race_of_row: np.ndarray, race_scope: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every row once in "*" (scope 0) and once more in its race's region, if it has one: the rows'
+    indices and their scopes, "*" first, each scope's rows in their order."""
+    region = race_scope[race_of_row]
+    again = np.flatnonzero(region >= 0)
+    return np.concatenate([np.arange(len(race_of_row)), again]), np.concatenate([np.zeros(len(race_of_row), dtype=np.int64), region[again]])
 
 
 def pooled_prior(frame: RaceFrame, stats: PoolStats, region_of: dict[str, str], params: ModelParams) -> SwingPrior | None:
