@@ -192,7 +192,15 @@ def replay(
                 us = uniform_swing(case.frames[rid], states[rid])
                 ust = us.sum()
                 usm = (us[L] - (us[R] if R >= 0 else 0)) / ust if ust else 0.0
-                peer_rows.append({"peer": "uniform", "race": rid, "bucket": b, "margin_err": abs(usm - true_m), "right_leader": bool(F[int(np.argmax(us))] >= F.max())})
+                # its own leader and runner-up too, for scripts that call races from its point (call_bound)
+                uo = np.argsort(-us, kind="stable")
+                u2 = us[uo[1]] if len(us) > 1 else 0.0
+                f2 = F[uo[1]] if len(F) > 1 else 0.0
+                top = (us[uo[0]] - u2) / ust if ust else 0.0
+                peer_rows.append({
+                    "peer": "uniform", "race": rid, "cp": cp, "pct": pr.pct_expected_counted, "bucket": b, "margin_err": abs(usm - true_m),
+                    "right_leader": bool(F[uo[0]] >= F.max()), "margin_pt": float(top), "margin_true": float((F[uo[0]] - f2) / Ft),
+                })  # fmt: skip
         if elex is not None:
             peer_rows.extend({**r, "cp": cp} for r in elex(case, states, finals, changed))
     return OrderResult(order_name, seed, rows, tracks, time.perf_counter() - t0, peer_rows)
