@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -25,6 +26,68 @@ from sandik.backtest.call_bound import OracleRow, oracle_calls  # noqa: E402
 from sandik.backtest.runner import replay, summarize  # noqa: E402
 
 QS = (0.999, 0.99, 0.95)
+# The call rule with its checks taken off one by one (min_group_share above 1: no group is that
+# large; min_stratum_counted 0: every stratum has that much in).
+VARIANTS = {
+    "no coverage guards": {"min_group_share": 2.0, "min_stratum_counted": 0.0},
+    "no coverage guards, no conformal": {"min_group_share": 2.0, "min_stratum_counted": 0.0, "use_conformal": False},
+    "no coverage guards, no conformal, published spread": {"min_group_share": 2.0, "min_stratum_counted": 0.0, "use_conformal": False, "spread": "published"},
+}
+CONFORMAL_LEVELS = (0.90, 0.995)  # the level the call rule uses, and the one methods.md §1.2 names
+
+
+def conformal_by(case, order: str, seed: int, step: float, until: float = 0.20) -> dict[str, Any]:
+    """For the races decided by more than 10 points: how many have a weighted-conformal margin
+    interval that excludes zero (for the final winner) at some checkpoint with at most ``until`` of
+    their expected vote counted, at each of CONFORMAL_LEVELS. That check is part of the call rule
+    (methods.md §1.2); where the counted boxes are unlike the rest, the covariate-shift weight of
+    the boxes still out makes its quantile infinite."""
+    import numpy as np
+
+    from sandik.backtest.orders import ORDERS
+    from sandik.backtest.runner import checkpoints
+    from sandik.core.projection.conformal import conformal_margin
+    from sandik.core.projection.frame import RaceState
+    from sandik.core.projection.pool import project_many
+
+    perm = ORDERS[order](case, seed)
+    pos = np.empty(case.n_global, dtype=np.int64)
+    pos[perm] = np.arange(case.n_global)
+    big = {}
+    for rid in case.frames:
+        F = case.final(rid)
+        o = np.argsort(-F, kind="stable")
+        if (F[o[0]] - F[o[1]]) / F.sum() > 0.10:
+            big[rid] = case.frames[rid].candidate_ids[o[0]]
+    ok: dict[float, set[str]] = {lv: set() for lv in CONFORMAL_LEVELS}
+    infinite = finite = 0
+    for n_in in checkpoints(case, perm, step):
+        states = {}  # every race's: the pooled prior is made from all of them
+        for rid in case.frames:
+            mask = pos[case.unit_of[rid]] < n_in
+            states[rid] = RaceState(mask, np.where(mask[:, None], case.final_votes[rid], 0), np.where(mask, case.final_valid[rid], 0))
+        todo = [rid for rid in big if 0 < float(case.frames[rid].expected[states[rid].reported].sum() / case.frames[rid].expected.sum()) <= until]
+        if not todo:
+            continue
+        outs = project_many(case.frames, states, region_of=case.region_of, races=todo)
+        for rid in todo:
+            pr = outs[rid].projection
+            if pr.mode != "model" or pr.pct_expected_counted > until:
+                continue
+            for lv in CONFORMAL_LEVELS:
+                cf = conformal_margin(case.frames[rid], states[rid], pr, level=lv)
+                if lv == CONFORMAL_LEVELS[0]:
+                    infinite += not np.isfinite(cf["lower"])
+                    finite += bool(np.isfinite(cf["lower"]))
+                if cf["lower"] > 0 and pr.candidate_ids[pr.leader] == big[rid]:
+                    ok[lv].add(rid)
+    return {
+        "races_big": len(big),
+        "until": until,
+        "excludes_zero_by": {f"{lv:g}": len(ok[lv]) for lv in CONFORMAL_LEVELS},
+        "checkpoints_infinite_at_90": infinite,
+        "checkpoints_finite_at_90": finite,
+    }
 
 
 def main() -> None:
@@ -34,6 +97,8 @@ def main() -> None:
     ap.add_argument("--step", type=float, default=0.025)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--band", type=float, default=0.025, help="width of the bands of expected vote counted")
+    ap.add_argument("--conformal", action="store_true", help="also count the races whose weighted-conformal interval excludes zero by 20%% counted")
+    ap.add_argument("--variants", action="store_true", help="also replay with the call rule's checks taken off (VARIANTS)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     from sandik.backtest.data import istanbul_case
@@ -52,6 +117,15 @@ def main() -> None:
             "model_calls": {"median_call_big": s["median_call_pct_expected_margin_gt10"], "wrong_calls": s["wrong_calls"]},
             "oracle": {name: [oracle_calls(rows, finals, q=q, width=args.band) for q in QS] for name, rows in (("model", model_rows), ("uniform_swing", us_rows))},
         }
+        if args.variants:
+            from sandik.core.projection.calls import CallRule
+
+            entry["variants"] = {}
+            for name, kw in VARIANTS.items():
+                v = summarize(replay(case, order, seed=args.seed, step=args.step, rule=CallRule(**kw), peers=()), case)
+                entry["variants"][name] = {"median_call_big": v["median_call_pct_expected_margin_gt10"], "median_call": v["median_call_pct_expected"], "wrong_calls": v["wrong_calls"], "wrong": v["wrong_call_list"]}
+        if args.conformal:
+            entry["conformal"] = conformal_by(case, order, args.seed, args.step)
         report.append(entry)
         if not args.json:
             print(f"{order} (seed {args.seed}): the model's own calls: median {entry['model_calls']['median_call_big']}, wrong {s['wrong_calls']}")
@@ -60,6 +134,11 @@ def main() -> None:
                     print(f"  oracle on {name:13s} q={o['q']:<5} median call (margin > 10 pts, {o['races_big']} races) {100 * o['median_call_big']:5.1f}%, called by 20%: {o['called_big_by_20pct']:2d}, wrong calls {o['wrong_calls']}")
                     if o["q"] == QS[0]:
                         print(f"    thresholds (points) by band: {o['threshold_points']}")
+            for name, v in entry.get("variants", {}).items():
+                print(f"  rule with {name}: median call (margin > 10 pts) {v['median_call_big']}, all races {v['median_call']}, wrong calls {v['wrong_calls']}")
+            if args.conformal:
+                c = entry["conformal"]
+                print(f"  weighted conformal, by 20% counted: excludes zero for {c['excludes_zero_by']} of {c['races_big']} races (by level); infinite at 90% in {c['checkpoints_infinite_at_90']} of {c['checkpoints_infinite_at_90'] + c['checkpoints_finite_at_90']} race checkpoints")
     if args.json:
         print(json.dumps(report, indent=1))
 

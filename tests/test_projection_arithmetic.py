@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -217,3 +218,21 @@ def test_a_race_closer_than_half_a_point_is_not_called_by_the_model_however_sure
     full = RaceState(np.ones(n, dtype=bool), votes, np.full(n, 300))
     done = decide(frame, full, project(frame, full, ModelParams()), CallRule())
     assert done.kind == "lock" and done.candidate == frame.candidate_ids[0]
+
+
+def test_calls_on_the_published_spread_scale_the_draws_margin_bound_towards_the_point():
+    # The study rule of scripts/call_bound.py: the call's 99.9% bound read off the draws scaled as
+    # the published intervals are. At scale 0.5 the bound's distance below the margin halves (up to
+    # the hard bounds); at scale 1 it is the shipped rule's, bit for bit.
+    frame, state = _race()
+    for scale, ratio in ((0.5, 0.5), (1.0, 1.0)):
+        p = project(frame, state, ModelParams(box_interval_scale=scale, box_interval_scale_z=0.0, box_interval_scale_early=0.0, interval_scale=scale, interval_scale_z=0.0))
+        assert p.state["interval_scale"] == scale
+        raw = decide(frame, state, p, CallRule()).model
+        pub = decide(frame, state, p, CallRule(spread="published")).model
+        gap_raw = p.margin - raw["margin_lower_999"]
+        gap_pub = p.margin - pub["margin_lower_999"]
+        assert gap_raw > 0
+        assert abs(gap_pub - ratio * gap_raw) <= 0.02 * gap_raw
+    with pytest.raises(ValueError, match="spread"):
+        CallRule(spread="narrow")

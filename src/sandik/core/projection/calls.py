@@ -48,6 +48,15 @@ class CallRule:
     min_margin_share: float = 0.005
     use_conformal: bool = True
     statistical: bool = True  # False: lock-only (a peer in the backtests)
+    # "raw": the draws as the bootstrap made them (what ships). "published": their spread around
+    # the point scaled as the published intervals' is (``model.interval_scale_of``), for the
+    # study of how early calls could come under another rule (scripts/call_bound.py); the
+    # published scale was calibrated at 90%, not at the call's 99.9%.
+    spread: str = "raw"
+
+    def __post_init__(self) -> None:
+        if self.spread not in ("raw", "published"):
+            raise ValueError(f"CallRule.spread must be 'raw' or 'published', not {self.spread!r}")
 
 
 @dataclass
@@ -164,6 +173,9 @@ def decide(frame: RaceFrame, state: RaceState, proj: RaceProjection, rule: CallR
         return CallDecision(proj.race_id, None, None, proj.pct_expected_counted, ["lock-only rule"], base_model)
     blocked = guards(frame, state, proj, rule)
     d = proj.draws
+    if d is not None and rule.spread == "published":
+        s = float(proj.state.get("interval_scale", 1.0))
+        d = np.clip(proj.votes + s * (d - proj.votes), proj.bounds[0], proj.bounds[1])
     L = proj.leader
     reasons: list[str] = []
     if d is None or len(cid) < 2:
