@@ -157,3 +157,49 @@ def test_council_seats_by_dhondt_over_draws(store):
     for lv, per in d["seats"]["intervals"].items():
         for c, (lo, hi) in per.items():
             assert 0 <= lo <= d["seats"]["median"][c] <= hi <= 11
+
+
+def test_a_served_replay_projects_and_logs_calls_from_the_start_without_any_reader(tmp_path, monkeypatch):
+    # `sandik demo` and `sandik serve --replay`: nobody reads the projections or the live stream here,
+    # yet the night's projections run and its calls are logged (the worker used to start with the
+    # first reader, and the call log with it).
+    import sys
+    import time
+
+    from sandik.commands.web import serve_with_replay
+    from sandik.datasets import registry
+    from sandik.live.gc_steward import GcSteward
+    from sandik.live.projections import _WORKERS
+    from tests.web_support import free_port
+
+    prev, cur = elections()
+    night = [registry.Timed(float(i), s) for i, s in enumerate(sheets(cur, 1.0))]
+    ds = registry.Dataset("small", "a small night", lambda: [prev, cur], lambda _e, _seed: night)
+    monkeypatch.setattr(registry, "get", lambda name, path=None: ds)
+    # The server's GC steward changes the whole interpreter's collector for good (its own test runs it
+    # in a process of its own): not in this shared test process.
+    monkeypatch.setattr(GcSteward, "start_once", classmethod(lambda cls, *a, **k: None))
+    st = open_store(str(tmp_path / "night.sqlite"))
+    seen: dict = {}
+
+    def after_replay() -> None:
+        workers = [w for svc, w in list(_WORKERS.items()) if svc.store is st]
+        seen["workers"] = len(workers)
+        if workers:
+            w = workers[0]
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (w.passes >= 1 and w.tally_version >= w.svc.version):
+                time.sleep(0.05)
+            seen["passes"], seen["outcomes"] = w.passes, len(w.outcomes)
+        seen["calls"] = race_calls.current(st, cur.id)
+
+    switch = sys.getswitchinterval()
+    try:
+        serve_with_replay(st, dataset="small", speed="max", seed=1, host="127.0.0.1", port=free_port(), quiet=True, linger=False, after_replay=after_replay)
+    finally:
+        sys.setswitchinterval(switch)
+    assert seen["workers"] == 1
+    assert seen["passes"] >= 1 and seen["outcomes"] == len(cur.races)
+    # every box is in: every race is called, on its complete count, in the log
+    assert set(seen["calls"]) == set(cur.races)
+    st.close()

@@ -87,6 +87,12 @@ def serve_with_replay(st: Store, *, dataset: str, speed: str, seed: int, host: s
     try:
         _wait_started(server, t)
         click.echo(f"sandik is serving {main_id} at http://{host}:{port}/  (API: http://{host}:{port}/docs)", err=True)
+        # Project from the first sheet on, whether or not anyone is watching yet: otherwise the worker
+        # starts with the first reader of projections or of the live stream, and the call log of the
+        # night (when each race was called, on what model state) begins only then.
+        from sandik.live.projections import worker_for
+
+        worker_for(svc)
         report = run_replay(st, dataset, speed=speed, seed=seed, quiet=quiet, ingestor=ServiceIngestor(svc))
         if after_replay:
             after_replay()
