@@ -236,3 +236,25 @@ def test_calls_on_the_published_spread_scale_the_draws_margin_bound_towards_the_
         assert abs(gap_pub - ratio * gap_raw) <= 0.02 * gap_raw
     with pytest.raises(ValueError, match="spread"):
         CallRule(spread="narrow")
+
+
+def test_conformal_check_says_in_words_when_the_units_out_are_too_unlike_the_units_in():
+    from sandik.core.projection.conformal import conformal_margin
+
+    frame, state = _race(n=400, frac=1.0)
+    full = state
+    n = frame.n_units
+    # the units where candidate 0 was weakest come in first (an order by a party's strength) ...
+    weak_first = np.argsort(frame.base_share[:, 0], kind="stable")
+    rep = np.zeros(n, dtype=bool)
+    rep[weak_first[: n // 4]] = True
+    far = RaceState(rep, np.where(rep[:, None], full.votes, 0), np.where(rep, full.valid, 0))
+    cf = conformal_margin(frame, far, project(frame, far, ModelParams()), level=0.9)
+    assert cf["lower"] == -np.inf and cf["upper"] == np.inf
+    assert "too unlike" in cf["reason"] and "more than the 10%" in cf["reason"]
+    # ... while the same number of units at random gives a bounded interval
+    rnd = np.zeros(n, dtype=bool)
+    rnd[np.random.default_rng(1).permutation(n)[: n // 4]] = True
+    near = RaceState(rnd, np.where(rnd[:, None], full.votes, 0), np.where(rnd, full.valid, 0))
+    cf2 = conformal_margin(frame, near, project(frame, near, ModelParams()), level=0.9)
+    assert np.isfinite(cf2["lower"]) and "summed over" in cf2["reason"]

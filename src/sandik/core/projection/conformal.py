@@ -114,6 +114,16 @@ def conformal_margin(frame: RaceFrame, state: RaceState, proj: RaceProjection, l
         odds_kept[(L, R)] = (rep_key, odds)
     test_w = float(odds[out].mean())
     Q = weighted_quantile_with_infinity(scores, odds[idx], test_w, level)
+    if not np.isfinite(Q):
+        # The quantile is infinite exactly when the weight of a unit still out exceeds 1 - level of
+        # all the weight: say so in words, for the call log and the website (arrival far from random).
+        out_share = test_w / (float(odds[idx].sum()) + test_w)
+        res["reason"] = (
+            f"the units still out are too unlike the {n_cal} units in: a unit like them carries {out_share:.0%} of the "
+            f"covariate-shift weight, more than the {1 - level:.0%} a {level:.0%} quantile leaves, so the interval is unbounded"
+        )
+        res["quantile"] = Q
+        return res
     # Margin of the outstanding units, predicted the same way, bounded by Q per expected vote.
     res.update(
         lower=proj.margin - Q * rem,
