@@ -23,7 +23,7 @@ from typing import Any
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from sandik.backtest.call_bound import OracleRow, oracle_calls  # noqa: E402
-from sandik.backtest.runner import replay, summarize  # noqa: E402
+from sandik.backtest.runner import race_tracks, replay, summarize  # noqa: E402
 
 QS = (0.999, 0.99, 0.95)
 # The call rule with its checks taken off one by one (min_group_share above 1: no group is that
@@ -36,58 +36,46 @@ VARIANTS = {
 CONFORMAL_LEVELS = (0.90, 0.995)  # the level the call rule uses, and the one methods.md §1.2 names
 
 
-def conformal_by(case, order: str, seed: int, step: float, until: float = 0.20) -> dict[str, Any]:
-    """For the races decided by more than 10 points: how many have a weighted-conformal margin
-    interval that excludes zero (for the final winner) at some checkpoint with at most ``until`` of
-    their expected vote counted, at each of CONFORMAL_LEVELS. That check is part of the call rule
-    (methods.md §1.2); where the counted boxes are unlike the rest, the covariate-shift weight of
-    the boxes still out makes its quantile infinite."""
-    import numpy as np
+class ConformalCount:
+    """``replay``'s ``on_checkpoint``: for the races decided by more than 10 points, which have a
+    weighted-conformal margin interval that excludes zero (for the final winner) at some checkpoint
+    with at most ``until`` of their expected vote counted, at each of CONFORMAL_LEVELS. That check
+    is part of the call rule (methods.md §1.2); where the counted boxes are unlike the rest, the
+    covariate-shift weight of the boxes still out makes its quantile infinite."""
 
-    from sandik.backtest.orders import ORDERS
-    from sandik.backtest.runner import checkpoints
-    from sandik.core.projection.conformal import conformal_margin
-    from sandik.core.projection.frame import RaceState
-    from sandik.core.projection.pool import project_many
+    def __init__(self, case, winners: dict[str, str], until: float = 0.20) -> None:
+        self.case, self.winners, self.until = case, winners, until
+        self.ok: dict[float, set[str]] = {lv: set() for lv in CONFORMAL_LEVELS}
+        self.infinite = self.finite = 0
 
-    perm = ORDERS[order](case, seed)
-    pos = np.empty(case.n_global, dtype=np.int64)
-    pos[perm] = np.arange(case.n_global)
-    big = {}
-    for rid in case.frames:
-        F = case.final(rid)
-        o = np.argsort(-F, kind="stable")
-        if (F[o[0]] - F[o[1]]) / F.sum() > 0.10:
-            big[rid] = case.frames[rid].candidate_ids[o[0]]
-    ok: dict[float, set[str]] = {lv: set() for lv in CONFORMAL_LEVELS}
-    infinite = finite = 0
-    for n_in in checkpoints(case, perm, step):
-        states = {}  # every race's: the pooled prior is made from all of them
-        for rid in case.frames:
-            mask = pos[case.unit_of[rid]] < n_in
-            states[rid] = RaceState(mask, np.where(mask[:, None], case.final_votes[rid], 0), np.where(mask, case.final_valid[rid], 0))
-        todo = [rid for rid in big if 0 < float(case.frames[rid].expected[states[rid].reported].sum() / case.frames[rid].expected.sum()) <= until]
-        if not todo:
-            continue
-        outs = project_many(case.frames, states, region_of=case.region_of, races=todo)
-        for rid in todo:
-            pr = outs[rid].projection
-            if pr.mode != "model" or pr.pct_expected_counted > until:
+    def __call__(self, states: dict[str, Any], outcomes: dict[str, Any]) -> None:
+        import math
+
+        from sandik.core.projection.conformal import conformal_margin
+
+        for rid, winner in self.winners.items():
+            oc = outcomes.get(rid)
+            if oc is None:
+                continue
+            pr = oc.projection
+            if pr.mode != "model" or not 0 < pr.pct_expected_counted <= self.until:
                 continue
             for lv in CONFORMAL_LEVELS:
-                cf = conformal_margin(case.frames[rid], states[rid], pr, level=lv)
+                cf = conformal_margin(self.case.frames[rid], states[rid], pr, level=lv)
                 if lv == CONFORMAL_LEVELS[0]:
-                    infinite += not np.isfinite(cf["lower"])
-                    finite += bool(np.isfinite(cf["lower"]))
-                if cf["lower"] > 0 and pr.candidate_ids[pr.leader] == big[rid]:
-                    ok[lv].add(rid)
-    return {
-        "races_big": len(big),
-        "until": until,
-        "excludes_zero_by": {f"{lv:g}": len(ok[lv]) for lv in CONFORMAL_LEVELS},
-        "checkpoints_infinite_at_90": infinite,
-        "checkpoints_finite_at_90": finite,
-    }
+                    self.infinite += not math.isfinite(cf["lower"])
+                    self.finite += math.isfinite(cf["lower"])
+                if cf["lower"] > 0 and pr.candidate_ids[pr.leader] == winner:
+                    self.ok[lv].add(rid)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "races_big": len(self.winners),
+            "until": self.until,
+            "excludes_zero_by": {f"{lv:g}": len(self.ok[lv]) for lv in CONFORMAL_LEVELS},
+            "checkpoints_infinite_at_90": self.infinite,
+            "checkpoints_finite_at_90": self.finite,
+        }
 
 
 def main() -> None:
@@ -104,9 +92,12 @@ def main() -> None:
     from sandik.backtest.data import istanbul_case
 
     case = istanbul_case()
+    # the races decided by more than 10 points and their winners, as the replay scores them
+    winners = {rid: t.winner for rid, t in race_tracks(case).items() if t.final_margin_points > 0.10}
     report = []
     for order in args.orders.split(","):
-        res = replay(case, order, seed=args.seed, step=args.step)
+        conformal = ConformalCount(case, winners) if args.conformal else None
+        res = replay(case, order, seed=args.seed, step=args.step, on_checkpoint=conformal)
         s = summarize(res, case)
         finals = {rid: tr.final_margin_points for rid, tr in res.tracks.items()}
         model_rows = [OracleRow(r["race"], r["cp"], r["pct"], r["margin_pt"], r["margin_true"], r["right_leader"]) for r in res.rows]
@@ -124,8 +115,8 @@ def main() -> None:
             for name, kw in VARIANTS.items():
                 v = summarize(replay(case, order, seed=args.seed, step=args.step, rule=CallRule(**kw), peers=()), case)
                 entry["variants"][name] = {"median_call_big": v["median_call_pct_expected_margin_gt10"], "median_call": v["median_call_pct_expected"], "wrong_calls": v["wrong_calls"], "wrong": v["wrong_call_list"]}
-        if args.conformal:
-            entry["conformal"] = conformal_by(case, order, args.seed, args.step)
+        if conformal is not None:
+            entry["conformal"] = conformal.summary()
         report.append(entry)
         if not args.json:
             print(f"{order} (seed {args.seed}): the model's own calls: median {entry['model_calls']['median_call_big']}, wrong {s['wrong_calls']}")

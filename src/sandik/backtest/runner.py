@@ -105,6 +105,19 @@ class OrderResult:
     peer_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
+def race_tracks(case: BacktestCase) -> dict[str, RaceTrack]:
+    """Every race's final margin (share of its valid votes) and winner ("" for a tie), with no calls yet."""
+    tracks = {}
+    for rid in case.frames:
+        F = case.final(rid)
+        cid = case.frames[rid].candidate_ids
+        o = np.argsort(-F, kind="stable")
+        tot = F.sum()
+        fm = (F[o[0]] - (F[o[1]] if len(F) > 1 else 0)) / tot if tot else 0.0
+        tracks[rid] = RaceTrack(rid, float(fm), cid[o[0]] if F[o[0]] > (F[o[1]] if len(F) > 1 else -1) else "")
+    return tracks
+
+
 def replay(
     case: BacktestCase,
     order_name: str,
@@ -115,20 +128,18 @@ def replay(
     rule: CallRule | None = None,
     peers: tuple[str, ...] = ("lock", "uniform"),
     elex: Callable[..., Any] | None = None,
+    on_checkpoint: Callable[[dict[str, RaceState], dict[str, Any]], None] | None = None,
 ) -> OrderResult:
+    """``on_checkpoint(states, outcomes)``: called at each checkpoint with every race's state and the
+    outcomes of the races projected there (every race not complete before), for studies of the
+    replay that need more than its rows (scripts/call_bound.py)."""
     params = params or ModelParams()
     rule = rule or CallRule()
     order = ORDERS[order_name](case, seed)
     pos = np.empty(case.n_global, dtype=np.int64)
     pos[order] = np.arange(case.n_global)
     finals = {rid: case.final(rid) for rid in case.frames}
-    tracks = {}
-    for rid, F in finals.items():
-        cid = case.frames[rid].candidate_ids
-        o = np.argsort(-F, kind="stable")
-        tot = F.sum()
-        fm = (F[o[0]] - (F[o[1]] if len(F) > 1 else 0)) / tot if tot else 0.0
-        tracks[rid] = RaceTrack(rid, float(fm), cid[o[0]] if F[o[0]] > (F[o[1]] if len(F) > 1 else -1) else "")
+    tracks = race_tracks(case)
     rows: list[dict[str, Any]] = []
     peer_rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
@@ -145,6 +156,8 @@ def replay(
                 changed.append(rid)
             prev_n[rid] = k
         outcomes = project_many(case.frames, states, params=params, rule=rule, region_of=case.region_of, races=changed)
+        if on_checkpoint is not None:
+            on_checkpoint(states, outcomes)
         for rid in changed:
             oc = outcomes[rid]
             pr, call = oc.projection, oc.call

@@ -907,42 +907,35 @@ def _swing_sums(A: np.ndarray, x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, y
     interleaved (m, 14, K) buffer is written with strides of 14 K). A dense product (BLAS) may
     round differently for another width, so it gets the one wide array."""
     m, K = A.shape
-    x1 = x1[:, None]
-    x2 = x2[:, None]
     if by_column:
         t = np.empty((14, m, K))
-        t[0] = A
-        np.multiply(A, x0, out=t[1])
-        np.multiply(A, x1, out=t[2])
-        np.multiply(A, x2, out=t[3])
-        np.multiply(t[1], x0, out=t[4])
-        np.multiply(t[1], x1, out=t[5])
-        np.multiply(t[1], x2, out=t[6])
-        np.multiply(t[2], x1, out=t[7])
-        np.multiply(t[2], x2, out=t[8])
-        np.multiply(t[3], x2, out=t[9])
-        np.multiply(A, y, out=t[10])
-        np.multiply(t[1], y, out=t[11])
-        np.multiply(t[2], y, out=t[12])
-        np.multiply(t[3], y, out=t[13])
+        _swing_products(lambda c: t[c], A, x0, x1, x2, y)
         return np.stack([gs(t[c]) for c in range(14)], axis=1)
     buf = np.empty((m, 14, K))
-    buf[:, 0] = A
-    np.multiply(A, x0, out=buf[:, 1])
-    np.multiply(A, x1, out=buf[:, 2])
-    np.multiply(A, x2, out=buf[:, 3])
-    np.multiply(buf[:, 1], x0, out=buf[:, 4])
-    np.multiply(buf[:, 1], x1, out=buf[:, 5])
-    np.multiply(buf[:, 1], x2, out=buf[:, 6])
-    np.multiply(buf[:, 2], x1, out=buf[:, 7])
-    np.multiply(buf[:, 2], x2, out=buf[:, 8])
-    np.multiply(buf[:, 3], x2, out=buf[:, 9])
-    np.multiply(A, y, out=buf[:, 10])
-    np.multiply(buf[:, 1], y, out=buf[:, 11])
-    np.multiply(buf[:, 2], y, out=buf[:, 12])
-    np.multiply(buf[:, 3], y, out=buf[:, 13])
+    _swing_products(lambda c: buf[:, c], A, x0, x1, x2, y)
     S = gs(buf.reshape(m, 14 * K))
     return S.reshape(len(S), 14, K)
+
+
+def _swing_products(slot, A: np.ndarray, x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> None:
+    """The 14 products of ``_swing_sums``, each written into the (m, K) view ``slot(c)``: the same
+    operations in the same order whichever buffer layout the views belong to."""
+    x1 = x1[:, None]
+    x2 = x2[:, None]
+    slot(0)[...] = A
+    np.multiply(A, x0, out=slot(1))
+    np.multiply(A, x1, out=slot(2))
+    np.multiply(A, x2, out=slot(3))
+    np.multiply(slot(1), x0, out=slot(4))
+    np.multiply(slot(1), x1, out=slot(5))
+    np.multiply(slot(1), x2, out=slot(6))
+    np.multiply(slot(2), x1, out=slot(7))
+    np.multiply(slot(2), x2, out=slot(8))
+    np.multiply(slot(3), x2, out=slot(9))
+    np.multiply(A, y, out=slot(10))
+    np.multiply(slot(1), y, out=slot(11))
+    np.multiply(slot(2), y, out=slot(12))
+    np.multiply(slot(3), y, out=slot(13))
 
 
 def _solve_swing(om: np.ndarray, S: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
